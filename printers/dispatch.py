@@ -1,0 +1,237 @@
+"""Sending an accepted job to its printer: upload, select, start — at most once.
+
+The printer is the source of truth for "is it already printing this?": the
+file name carries the job id, the attempt and the G-code hash, so a retried or
+duplicated dispatch asks the printer first and never starts a second print.
+Network I/O happens outside any transaction; the job moves to ``dispatched``
+afterwards, under lock, only if it is still ``accepted``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from enum import StrEnum
+from uuid import UUID
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog.models import SliceRecord
+from core.db import Database
+from core.errors import Conflict
+from core.identity import Actor
+from core.storage import BlobStore
+from printers.drivers import make_driver
+from printers.drivers.base import PrinterState, PrinterStatus
+from printers.errors import PrinterBusy
+from printers.models import Printer, PrinterEvent, PrinterEventKind
+from printers.service import printer_api_key
+from scheduler import jobs as transitions
+from scheduler.models import Job, JobState, PrintRun, RunOutcome
+
+log = structlog.get_logger()
+
+
+class DispatchOutcome(StrEnum):
+    STARTED = "started"  # this call started the print
+    ALREADY_STARTED = "already_started"  # the printer was printing it already: records fixed
+    NOT_ACCEPTED = "not_accepted"  # nothing to do: the job moved on (or never was accepted)
+    WAITING = "waiting"  # the printer is busy or its bed needs clearing; the sweep retries
+
+
+def print_file_name(job: Job) -> str:
+    assert job.gcode_hash is not None
+    return f"df-{job.id.hex[:12]}-a{job.attempt}-{job.gcode_hash[:16]}.gcode"
+
+
+def parse_print_file_name(name: str | None) -> tuple[str, int] | None:
+    """(job id prefix, attempt) for a file distrifab wrote, else None."""
+    if not name or not name.startswith("df-") or not name.endswith(".gcode"):
+        return None
+    parts = name.removesuffix(".gcode").split("-")
+    if len(parts) != 4 or not parts[2].startswith("a") or not parts[2][1:].isdigit():
+        return None
+    return parts[1], int(parts[2][1:])
+
+
+def _is_ours_running(status: PrinterStatus, file_name: str) -> bool:
+    if status.file_name != file_name:
+        return False
+    if status.state in (PrinterState.PRINTING, PrinterState.PAUSED):
+        return True
+    # Finished between our start and this check (a short print): still ours.
+    return status.state is PrinterState.OPERATIONAL and (status.progress_pct or 0) >= 100
+
+
+@dataclass(frozen=True, slots=True)
+class _Order:
+    job_id: UUID
+    printer_id: UUID
+    driver: str
+    base_url: str
+    api_key: str
+    file_name: str
+    gcode: bytes
+
+
+async def _send(order: _Order, *, timeout_s: float) -> DispatchOutcome:
+    driver = make_driver(order.driver, order.base_url, order.api_key, timeout_s=timeout_s)
+    try:
+        status = await driver.status()
+        if _is_ours_running(status, order.file_name):
+            return DispatchOutcome.ALREADY_STARTED
+        if status.state is not PrinterState.OPERATIONAL:
+            raise PrinterBusy(
+                f"the printer at {order.base_url} is {status.state_text or status.state.value}; "
+                "it must be idle to start a job"
+            )
+        try:
+            if not await driver.has_file(order.file_name):
+                await driver.upload(order.file_name, order.gcode)
+            await driver.start(order.file_name)
+        except PrinterBusy:
+            # Another dispatch of the same job may have won the race (OctoPrint then
+            # refuses to overwrite or start the file it is printing): ask again.
+            if _is_ours_running(await driver.status(), order.file_name):
+                return DispatchOutcome.ALREADY_STARTED
+            raise
+        return DispatchOutcome.STARTED
+    finally:
+        await driver.aclose()
+
+
+def dispatch_job(
+    db: Database,
+    store: BlobStore,
+    *,
+    job_id: UUID,
+    secret_key: str,
+    timeout_s: float,
+    actor: Actor | None = None,
+) -> DispatchOutcome:
+    """Start ``job_id`` on its printer if it is accepted and the printer is free.
+
+    Idempotent and safe to run concurrently. Raises a printer error when the
+    printer cannot be reached (the task layer retries with backoff)."""
+    actor = actor or Actor.system("dispatcher")
+    with db.session() as session:
+        job = transitions.get_job(session, job_id)
+        if job.state is not JobState.ACCEPTED or job.printer_id is None:
+            return DispatchOutcome.NOT_ACCEPTED
+        printer = session.get(Printer, job.printer_id)
+        assert printer is not None
+        if printer.needs_clearing or _printer_has_active_run(session, printer.id, job.id):
+            return DispatchOutcome.WAITING
+        order = _Order(
+            job_id=job.id,
+            printer_id=printer.id,
+            driver=printer.driver.value,
+            base_url=printer.base_url,
+            api_key=printer_api_key(printer, secret_key=secret_key),
+            file_name=print_file_name(job),
+            gcode=store.get(job.gcode_hash or ""),
+        )
+    try:
+        outcome = asyncio.run(_send(order, timeout_s=timeout_s))
+    except PrinterBusy as exc:
+        log.info("dispatch_waiting", job_id=str(job_id), reason=str(exc))
+        return DispatchOutcome.WAITING
+    with db.session() as session:
+        record_dispatch(session, job_id=job_id, file_name=order.file_name, actor=actor)
+        session.commit()
+    log.info(
+        "job_dispatched", job_id=str(job_id), printer_id=str(order.printer_id), outcome=outcome
+    )
+    return outcome
+
+
+def record_dispatch(
+    session: Session, *, job_id: UUID, file_name: str, actor: Actor
+) -> PrintRun | None:
+    """Flush-only: the print is on the printer; create its run and move the job. Idempotent."""
+    job = transitions.get_job(session, job_id, for_update=True)
+    run = session.scalar(
+        select(PrintRun).where(PrintRun.job_id == job.id, PrintRun.attempt == job.attempt)
+    )
+    if job.state is not JobState.ACCEPTED:
+        if run is None:
+            # Started on the printer while the job moved elsewhere (cancelled
+            # meanwhile): say so loudly; distrifab never touches the print itself.
+            log.warning(
+                "dispatch_orphan_print", job_id=str(job_id), state=job.state.value, file=file_name
+            )
+            raise Conflict(
+                f"job {job_id} is {job.state.value}; the print {file_name} needs a person"
+            )
+        return run
+    printer = job.printer
+    assert printer is not None
+    assert job.gcode_hash is not None
+    if run is None:
+        grams = 0.0
+        if job.slice_id is not None:
+            record = session.get(SliceRecord, job.slice_id)
+            grams = record.filament_g if record else 0.0
+        run = PrintRun(
+            job_id=job.id,
+            attempt=job.attempt,
+            printer_id=printer.id,
+            site_id=printer.site_id,
+            operator_id=job.accepted_by_id,
+            spool_lot_id=printer.loaded_spool_lot_id,
+            material_key=job.material_key,
+            gcode_hash=job.gcode_hash,
+            file_name=file_name,
+            filament_g=grams,
+        )
+        session.add(run)
+        session.flush()
+    transitions.dispatch(session, job, actor=actor, run_id=run.id, file_name=file_name)
+    session.add(
+        PrinterEvent(
+            printer_id=printer.id,
+            kind=PrinterEventKind.PRINT_STARTED,
+            message=file_name,
+            job_id=job.id,
+        )
+    )
+    return run
+
+
+def _printer_has_active_run(session: Session, printer_id: UUID, job_id: UUID) -> bool:
+    return (
+        session.scalar(
+            select(PrintRun.id).where(
+                PrintRun.printer_id == printer_id,
+                PrintRun.job_id != job_id,
+                PrintRun.outcome.in_([RunOutcome.DISPATCHED, RunOutcome.PRINTING]),
+            )
+        )
+        is not None
+    )
+
+
+def next_dispatchable(session: Session) -> list[UUID]:
+    """Accepted jobs whose printer is free, earliest planned start first, one per printer."""
+    busy = set(
+        session.scalars(
+            select(PrintRun.printer_id).where(
+                PrintRun.outcome.in_([RunOutcome.DISPATCHED, RunOutcome.PRINTING])
+            )
+        )
+    )
+    chosen: dict[UUID, UUID] = {}
+    for job in session.scalars(
+        select(Job)
+        .where(Job.state == JobState.ACCEPTED)
+        .order_by(Job.planned_start_at.is_(None), Job.planned_start_at)
+    ):
+        if job.printer_id is None or job.printer_id in busy or job.printer_id in chosen:
+            continue
+        printer = session.get(Printer, job.printer_id)
+        if printer is None or printer.needs_clearing or not printer.enabled:
+            continue
+        chosen[job.printer_id] = job.id
+    return list(chosen.values())

@@ -1,0 +1,149 @@
+"""Both cores for the pure-Python searches: a forked copy of the process
+searches one half of the printers while this one searches the other half,
+then the halves are merged; the halves are redrawn every round so that jobs
+can travel between them.
+
+The GIL keeps Python threads on one core, so the second core needs a
+process; ``os.fork`` shares the compiled instance copy-on-write (nothing is
+pickled but the child's queues) and also works inside daemonic workers
+(Celery's), where ``multiprocessing`` refuses to start children. Without
+``fork`` (Windows) or when it fails, the search runs in one process.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import random
+import select
+import signal
+import time
+from collections.abc import Callable
+from functools import partial
+from typing import TypeVar
+
+from scheduler.instances.search import Descent, iterate
+
+T = TypeVar("T")
+
+# Past its deadline the child gets this long to answer before it is killed
+# and its half of the round is dropped.
+CHILD_GRACE_S = 0.5
+MIN_ROUND_S = 0.15  # below this a fork and a merge cost more than they bring
+
+
+def can_fork() -> bool:
+    return hasattr(os, "fork")
+
+
+def fork_call(
+    child: Callable[[], T], parent: Callable[[], object], *, answer_by: float
+) -> T | None:
+    """Run ``child`` in a forked process while ``parent`` runs here; return
+    what ``child`` returned (picklable), or None if the fork failed, the
+    child raised, or it did not answer by ``answer_by`` + grace (a
+    ``time.perf_counter`` value). ``parent`` always runs."""
+    try:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+    except OSError:
+        parent()
+        return None
+    if pid == 0:  # the child: never returns into the caller
+        status = 1
+        try:
+            os.close(read_fd)
+            payload = pickle.dumps(child(), protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    try:
+        try:
+            parent()
+        except BaseException:
+            os.kill(pid, signal.SIGKILL)  # do not wait out the child's deadline
+            raise
+        chunks: list[bytes] = []
+        limit = answer_by + CHILD_GRACE_S
+        while True:
+            wait = limit - time.perf_counter()
+            if wait <= 0 or not select.select([read_fd], [], [], wait)[0]:
+                os.kill(pid, signal.SIGKILL)
+                return None
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
+            chunks.append(chunk)
+    finally:
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+    if not chunks:
+        return None
+    result: T = pickle.loads(b"".join(chunks))  # noqa: S301 - our own forked child
+    return result
+
+
+def split_rounds(
+    search: Descent,
+    *,
+    deadline: float,
+    seed: int,
+    round_s: float,
+    focus_late: bool = True,
+) -> int:
+    """:func:`iterate` on random halves of the printers, one half in a forked
+    child, until ``deadline``; the child's half is merged in after each round
+    when the merged schedule is no worse. Returns the number of rounds whose
+    child answered."""
+    inst = search.mover.inst
+    rng = random.Random(seed)
+    printers = list(range(inst.m))
+    answered = 0
+    while True:
+        now = time.perf_counter()
+        if deadline - now < MIN_ROUND_S:
+            iterate(search, deadline=deadline, rng=rng, focus_late=focus_late)
+            break
+        end = min(deadline, now + round_s)
+        if deadline - end < MIN_ROUND_S:
+            end = deadline
+        rng.shuffle(printers)
+        theirs = set(printers[: inst.m // 2])
+        child_mask = [p in theirs for p in range(inst.m)]
+        mine = [not c for c in child_mask]
+        start = {p: list(search.mover.sched.seqs[p]) for p in theirs}
+        child_seed = rng.randrange(1 << 30)
+
+        child = partial(
+            _search_half, search, child_mask, end, random.Random(child_seed), focus_late, start
+        )
+        parent = partial(_search_half, search, mine, end, rng, focus_late, {})
+        queues = fork_call(child, parent, answer_by=end)
+        search.mover.printers = None
+        if queues is None:
+            continue
+        answered += 1
+        if queues:
+            ev = search.mover.evaluate({p: (0, q) for p, q in queues.items()}, cutoff=False)
+            if ev is not None and ev.key <= search.mover.sched.key():
+                search.apply(ev)
+    return answered
+
+
+def _search_half(
+    search: Descent,
+    mask: list[bool],
+    end: float,
+    rng: random.Random,
+    focus_late: bool,
+    start: dict[int, list[int]],
+) -> dict[int, list[int]]:
+    """Search the printers of ``mask``; the queues of ``start`` that changed."""
+    search.mover.printers = mask
+    iterate(search, deadline=end, rng=rng, focus_late=focus_late)
+    seqs = search.mover.sched.seqs
+    return {p: seqs[p] for p, q in start.items() if seqs[p] != q}

@@ -1,0 +1,403 @@
+"""Needs and planning use cases."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from catalog import service as catalog
+from catalog.models import DesignVersion
+from catalog.types import SliceSettings
+from core import audit
+from core.clock import utcnow
+from core.db import Database
+from core.errors import Conflict, Forbidden, Invalid, NotFound
+from core.identity import Actor, Role, can_see_site, require_role
+from core.storage import BlobStore
+from printers.models import Printer
+from scheduler import jobs as transitions
+from scheduler.allocator import allocate
+from scheduler.explain import explain_plan
+from scheduler.models import DeliveryPoint, Job, JobState, Need, NeedStatus, PlanRecord
+from scheduler.planning import apply_plan, build_problem, usable_printers
+
+log = structlog.get_logger()
+
+MAX_QUANTITY = 100_000
+
+
+def create_delivery_point(
+    session: Session,
+    *,
+    name: str,
+    lat: float,
+    lon: float,
+    actor: Actor,
+    kind: str = "hospital",
+    address: str = "",
+    contact: str = "",
+) -> DeliveryPoint:
+    require_role(actor, Role.COORDINATOR)
+    _check_coordinates(lat, lon)
+    name = name.strip()
+    if not name:
+        raise Invalid("a delivery point needs a name")
+    if session.scalar(select(DeliveryPoint.id).where(DeliveryPoint.name == name)):
+        raise Invalid(f"a delivery point named {name!r} exists already")
+    point = DeliveryPoint(name=name, lat=lat, lon=lon, kind=kind, address=address, contact=contact)
+    session.add(point)
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="delivery_point.created",
+        entity_type="delivery_point",
+        entity_id=point.id,
+        data={"name": name, "lat": lat, "lon": lon},
+    )
+    session.commit()
+    return point
+
+
+def find_delivery_points(session: Session) -> list[DeliveryPoint]:
+    return list(session.scalars(select(DeliveryPoint).order_by(DeliveryPoint.name)))
+
+
+def get_delivery_point(session: Session, point_id: UUID) -> DeliveryPoint:
+    point = session.get(DeliveryPoint, point_id)
+    if point is None:
+        raise NotFound(f"no delivery point {point_id}")
+    return point
+
+
+def plate_size(session: Session, version: DesignVersion, *, max_copies_per_plate: int) -> int:
+    """Copies per plate: the fewest that fit on the beds of the printers in use,
+    so that every plate can go to any of them (capped, since a failed plate
+    loses all its copies)."""
+    fits: dict[str, int] = version.check_report.get("copies_per_profile", {})
+    in_use = {p.profile_key for p in usable_printers(session)}
+    counts = [n for key, n in fits.items() if n > 0 and (key in in_use or not in_use)]
+    if not counts:
+        counts = [n for n in fits.values() if n > 0] or [1]
+    return max(1, min(min(counts), max_copies_per_plate))
+
+
+def post_need(
+    session: Session,
+    *,
+    part_id: UUID,
+    quantity: int,
+    due_at: datetime,
+    delivery_point_id: UUID,
+    actor: Actor,
+    priority: int = 3,
+    material_key: str | None = None,
+    note: str = "",
+    max_copies_per_plate: int = 8,
+) -> Need:
+    """Record a need and split it into plates (jobs in ``queued``)."""
+    require_role(actor, Role.COORDINATOR)
+    if not 1 <= quantity <= MAX_QUANTITY:
+        raise Invalid(f"quantity must be between 1 and {MAX_QUANTITY}")
+    if not 1 <= priority <= 5:
+        raise Invalid("priority goes from 1 (routine) to 5 (life-critical)")
+    if due_at.tzinfo is None:
+        raise Invalid("the deadline needs a time zone (for example 2026-12-01T18:00:00+01:00)")
+    if due_at <= utcnow():
+        raise Invalid("the deadline is in the past")
+    part = catalog.get_part(session, part_id)
+    version = catalog.approved_version(session, part.id)
+    point = get_delivery_point(session, delivery_point_id)
+    material = catalog.get_material(session, material_key or part.default_material_key)
+    per_plate = plate_size(session, version, max_copies_per_plate=max_copies_per_plate)
+    need = Need(
+        part_id=part.id,
+        design_version_id=version.id,
+        material_key=material.key,
+        quantity=quantity,
+        due_at=due_at,
+        delivery_point_id=point.id,
+        priority=priority,
+        note=note,
+        created_by_id=actor.user_id,
+    )
+    session.add(need)
+    session.flush()
+    remaining, index = quantity, 0
+    while remaining > 0:
+        index += 1
+        copies = min(per_plate, remaining)
+        remaining -= copies
+        session.add(
+            Job(
+                need_id=need.id,
+                index=index,
+                design_version_id=version.id,
+                material_key=material.key,
+                copies=copies,
+            )
+        )
+    session.flush()
+    audit.record(
+        session,
+        actor=actor,
+        action="need.posted",
+        entity_type="need",
+        entity_id=need.id,
+        data={
+            "part": part.name,
+            "design_version": version.number,
+            "quantity": quantity,
+            "plates": index,
+            "copies_per_plate": per_plate,
+            "due_at": due_at,
+            "delivery_point": point.name,
+            "priority": priority,
+        },
+    )
+    session.commit()
+    return need
+
+
+def update_need(
+    session: Session,
+    *,
+    need_id: UUID,
+    actor: Actor,
+    due_at: datetime | None = None,
+    priority: int | None = None,
+) -> Need:
+    """Move a need's deadline or change its priority (coordinators); the caller re-plans."""
+    require_role(actor, Role.COORDINATOR)
+    need = session.scalar(select(Need).where(Need.id == need_id).with_for_update(of=Need))
+    if need is None:
+        raise NotFound(f"no need {need_id}")
+    if need.status is not NeedStatus.OPEN:
+        raise Conflict(f"this need is {need.status.value}; it cannot change any more")
+    changes: dict[str, object] = {}
+    if due_at is not None and due_at != need.due_at:
+        if due_at.tzinfo is None:
+            raise Invalid("the deadline needs a time zone (for example 2026-12-01T18:00:00+01:00)")
+        changes["due_at"] = {"from": need.due_at, "to": due_at}
+        need.due_at = due_at
+    if priority is not None and priority != need.priority:
+        if not 1 <= priority <= 5:
+            raise Invalid("priority goes from 1 (routine) to 5 (life-critical)")
+        changes["priority"] = {"from": need.priority, "to": priority}
+        need.priority = priority
+    if changes:
+        audit.record(
+            session,
+            actor=actor,
+            action="need.updated",
+            entity_type="need",
+            entity_id=need.id,
+            data=changes,
+        )
+    session.commit()
+    return need
+
+
+def find_needs(session: Session, *, status: NeedStatus | None = None) -> list[Need]:
+    query = select(Need).order_by(Need.due_at)
+    if status is not None:
+        query = query.where(Need.status == status)
+    return list(session.scalars(query))
+
+
+def get_need(session: Session, need_id: UUID) -> Need:
+    need = session.get(Need, need_id)
+    if need is None:
+        raise NotFound(f"no need {need_id}")
+    return need
+
+
+@dataclass(frozen=True, slots=True)
+class NeedProgress:
+    quantity: int
+    delivered: int
+    passed: int
+    printed: int
+    in_progress: int
+    planned: int
+    queued: int
+    forecast_delivery_at: datetime | None
+    late: bool
+
+
+def need_progress(need: Need) -> NeedProgress:
+    copies: dict[JobState, int] = {}
+    for job in need.jobs:
+        copies[job.state] = copies.get(job.state, 0) + job.copies
+    forecasts = [j.planned_delivery_at for j in need.jobs if j.planned_delivery_at is not None]
+    unplanned = any(
+        j.state in {JobState.QUEUED, JobState.REFUSED, JobState.FAILED} for j in need.jobs
+    )
+    forecast = None if unplanned or not forecasts else max(forecasts)
+    delivered_at = need.delivered_at
+    late = (delivered_at or forecast or need.due_at) > need.due_at or (
+        unplanned and utcnow() > need.due_at
+    )
+    return NeedProgress(
+        quantity=need.quantity,
+        delivered=copies.get(JobState.DELIVERED, 0),
+        passed=copies.get(JobState.PASSED, 0),
+        printed=copies.get(JobState.PRINTED, 0),
+        in_progress=sum(
+            copies.get(s, 0) for s in (JobState.ACCEPTED, JobState.DISPATCHED, JobState.PRINTING)
+        ),
+        planned=copies.get(JobState.PLANNED, 0),
+        queued=sum(
+            copies.get(s, 0)
+            for s in (JobState.QUEUED, JobState.REFUSED, JobState.FAILED, JobState.REJECTED)
+        ),
+        forecast_delivery_at=delivered_at or forecast,
+        late=late,
+    )
+
+
+def slice_open_needs(db: Database, store: BlobStore) -> int:
+    """Slice every (design version, profile, material, copies) the planner will ask for.
+
+    Idempotent and cheap when everything is cached; returns how many slices it made."""
+    with db.session() as session:
+        keys = {
+            (job.design_version_id, printer.profile_key, job.material_key, job.copies)
+            for job in session.scalars(
+                select(Job)
+                .join(Need, Need.id == Job.need_id)
+                .where(Need.status == NeedStatus.OPEN, Job.state.in_(list(transitions.MOVABLE)))
+            )
+            for printer in usable_printers(session)
+        }
+        missing = [
+            key
+            for key in keys
+            if catalog.find_slice(
+                session,
+                version_id=key[0],
+                profile_key=key[1],
+                material_key=key[2],
+                copies=key[3],
+                settings=SliceSettings(copies=key[3]),
+            )
+            is None
+        ]
+        fits = {
+            version.id: version.check_report.get("copies_per_profile", {})
+            for version in session.scalars(
+                select(DesignVersion).where(DesignVersion.id.in_({k[0] for k in missing}))
+            )
+        }
+    made = 0
+    for version_id, profile_key, material_key, copies in sorted(missing, key=str):
+        if fits.get(version_id, {}).get(profile_key, 0) < copies:
+            continue  # the plate does not fit this printer model
+        with db.session() as session:
+            started = time.perf_counter()
+            record = catalog.ensure_slice(
+                session,
+                store,
+                version_id=version_id,
+                profile_key=profile_key,
+                material_key=material_key,
+                copies=copies,
+            )
+            log.info(
+                "slice_ready",
+                design_version_id=str(version_id),
+                profile=profile_key,
+                material=material_key,
+                copies=copies,
+                print_time_s=record.print_time_s,
+                seconds=round(time.perf_counter() - started, 3),
+            )
+            made += 1
+    return made
+
+
+def replan(
+    db: Database,
+    *,
+    trigger: str,
+    time_limit_s: float,
+    horizon_days: int,
+    method: str = "auto",
+    actor: Actor | None = None,
+) -> PlanRecord | None:
+    """Re-plan every movable job; None when there is nothing to plan."""
+    actor = actor or Actor.system("planner")
+    now = utcnow()
+    with db.session() as session:
+        snapshot = build_problem(session, now=now, horizon_days=horizon_days)
+    if not snapshot.problem.jobs:
+        return None
+    plan = allocate(snapshot.problem, time_limit_s=time_limit_s, method=method)
+    explained = explain_plan(snapshot.problem, plan, alternatives=3).to_dict()
+    with db.session() as session:
+        record = apply_plan(session, snapshot, plan, actor=actor, trigger=trigger)
+        record.explanation = {**record.explanation, **explained}
+        session.commit()
+    log.info(
+        "plan_applied",
+        trigger=trigger,
+        method=plan.method,
+        status=plan.status.value,
+        jobs=len(plan.assignments),
+        unassigned=len(plan.unassigned),
+        moved=record.jobs_moved,
+        weighted_tardiness_s=plan.weighted_tardiness_s,
+        solve_time_s=round(plan.solve_time_s, 3),
+    )
+    return record
+
+
+def latest_plan(session: Session) -> PlanRecord | None:
+    return session.scalar(select(PlanRecord).order_by(PlanRecord.created_at.desc()).limit(1))
+
+
+def find_jobs(
+    session: Session,
+    *,
+    actor: Actor,
+    site_id: UUID | None = None,
+    states: tuple[JobState, ...] = (),
+    need_id: UUID | None = None,
+    limit: int = 500,
+) -> list[Job]:
+    """Jobs the actor may see: an operator only those planned on its own sites."""
+    query = select(Job).order_by(Job.planned_start_at.is_(None), Job.planned_start_at, Job.index)
+    if site_id is not None:
+        if not can_see_site(actor, site_id):
+            raise Forbidden(f"{actor.username} does not operate this site")
+        query = query.where(Job.site_id == site_id)
+    elif not actor.sees_all_sites():
+        query = query.where(Job.site_id.in_(list(actor.site_ids)))
+    if states:
+        query = query.where(Job.state.in_([s.value for s in states]))
+    if need_id is not None:
+        query = query.where(Job.need_id == need_id)
+    return list(session.scalars(query.limit(limit)))
+
+
+def visible_job(session: Session, job_id: UUID, actor: Actor) -> Job:
+    job = transitions.get_job(session, job_id)
+    if not actor.sees_all_sites() and (job.site_id is None or job.site_id not in actor.site_ids):
+        # Same answer as a missing job: an operator learns nothing about other sites.
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+def printers_for_site(session: Session, site_id: UUID) -> list[Printer]:
+    return list(session.scalars(select(Printer).where(Printer.site_id == site_id)))
+
+
+def _check_coordinates(lat: float, lon: float) -> None:
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        raise Invalid("latitude goes from -90 to 90 and longitude from -180 to 180")
