@@ -7,7 +7,6 @@ cancel racing with the poller is recorded once.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
 from uuid import UUID
@@ -17,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from core import audit
+from core.aio import run_sync
 from core.clock import utcnow
 from core.db import Database
 from core.errors import Conflict
@@ -67,7 +67,7 @@ def _tell(
         finally:
             await driver.aclose()
 
-    asyncio.run(send())
+    run_sync(send())
 
 
 def _audited_command(

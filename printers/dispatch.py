@@ -9,7 +9,6 @@ afterwards, under lock, only if it is still ``accepted``.
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
 from uuid import UUID
@@ -19,6 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from catalog.models import SliceRecord
+from core.aio import run_sync
 from core.db import Database
 from core.errors import Conflict
 from core.identity import Actor
@@ -134,7 +134,7 @@ def dispatch_job(
             gcode=store.get(job.gcode_hash or ""),
         )
     try:
-        outcome = asyncio.run(_send(order, timeout_s=timeout_s))
+        outcome = run_sync(_send(order, timeout_s=timeout_s))
     except PrinterBusy as exc:
         log.info("dispatch_waiting", job_id=str(job_id), reason=str(exc))
         return DispatchOutcome.WAITING

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 from uuid import UUID
 
@@ -12,6 +11,7 @@ from sqlalchemy.orm import Session
 from catalog import service as catalog
 from catalog.models import SpoolLot
 from core import audit
+from core.aio import run_sync
 from core.clock import utcnow
 from core.crypto import decrypt_secret, encrypt_secret
 from core.errors import Conflict, Invalid, NotFound
@@ -101,7 +101,7 @@ def check_printer(
         finally:
             await driver.aclose()
 
-    return asyncio.run(probe())
+    return run_sync(probe())
 
 
 def register_printer(
