@@ -7,15 +7,15 @@ their loads. Ruiz and Stützle's iterated greedy: destroy a few jobs,
 re-insert each where the printer it lands on ends first, descend, accept
 like simulated annealing.
 
-The descent tries, for each pair of printers, every relocation of a job of
-the first into the second (or within it) and every exchange of two jobs in
-place, and takes a move when the larger of the two loads drops (or stays
-and their sum drops). Whether such a move exists depends on the two queues
-only, so a pair is tried again only when one of them has changed ("don't
-look" stamps on queue versions; versions are never reused, so stamps stay
-valid across the trial copies of the iterated greedy). Measured on
-I_100_10_S_1-124_1: 5-7x more iterations per second than re-running the
-whole descent after each destruction.
+The descent prices every relocation of a job (into another queue or its
+own) and every exchange of two jobs in place at once (:mod:`.load_moves`)
+and takes the best move that lowers the larger of the two loads it changes
+(or keeps it and lowers their sum). Whether a move improves depends on its
+two queues only, so after a local optimum only moves touching a queue
+changed since are priced (queue versions are never reused, so this holds
+across the trial copies of the iterated greedy). Measured on
+I_100_20_S_1-124_1, 10 s, one core: 7,000-15,000 iterations where the
+pure-Python first-improvement descent managed 1,000 (best 84-87 vs 94).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from itertools import count
 from typing import Protocol
 
-BIG = 10**9  # duration of an ineligible (job, printer) pair
+from scheduler.instances.load_moves import BIG, LoadMoves, apply_move
 
 
 @dataclass(slots=True)
@@ -76,14 +76,6 @@ class LoadModel:
             best, best_k = v, len(seq)
         return best + self.dur[p][j], best_k
 
-    def saving(self, p: int, seq: list[int], i: int) -> int:
-        """Load saved by taking out position ``i``."""
-        g = self.gaps[p]
-        a = seq[i - 1] if i > 0 else self.n
-        b = seq[i + 1] if i + 1 < len(seq) else self.n
-        j = seq[i]
-        return g[a][j] + g[j][b] - g[a][b] + self.dur[p][j]
-
 
 @dataclass(slots=True)
 class LoadState:
@@ -110,113 +102,31 @@ class LoadSearch:
     temperature: float
     destroy: tuple[int, int] = (2, 6)
     restart_after: int = 300
-    checked: dict[tuple[int, int, int], tuple[int, int]] = field(default_factory=dict)
     versions: count[int] = field(default_factory=lambda: count(1))
     iterations: int = 0
+    moves: LoadMoves | None = None
+    # Queue versions of the last local optimum: no move among them improves.
+    settled: set[int] = field(default_factory=set)
 
     def touch(self, st: LoadState, p: int) -> None:
         st.version[p] = next(self.versions)
         st.loads[p] = self.model.load(p, st.seqs[p])
 
     def descend(self, st: LoadState, deadline: float) -> None:
-        """Improving moves until none is left: for each printer, from the
-        most loaded, the best relocation of one of its jobs (repeatedly),
-        then exchanges between pairs of printers."""
-        improved = True
-        while improved and time.perf_counter() < deadline:
-            improved = False
-            for a in sorted(self.printers, key=lambda p: -st.loads[p]):
-                while self._relocate(st, a):
-                    improved = True
-            if improved:
-                continue
-            for a in self.printers:
-                for b in self.printers:
-                    if a == b:
-                        continue
-                    stamp = (st.version[a], st.version[b])
-                    if self.checked.get((a, b, 1)) == stamp:
-                        continue
-                    if self._exchange(st, a, b):
-                        improved = True
-                        continue
-                    self.checked[a, b, 1] = stamp
-
-    def _relocate(self, st: LoadState, a: int) -> bool:
-        """The best move of a job of ``a`` (to another printer, or within
-        ``a``) by the change of the larger load of the two printers, then of
-        their sum; False, and the pairs stamped, if none improves."""
-        model = self.model
-        seq_a = st.seqs[a]
-        la = st.loads[a]
-        targets = [
-            b
-            for b in self.printers
-            if self.checked.get((a, b, 0)) != (st.version[a], st.version[b])
-        ]
-        if not targets:
-            return False
-        best: tuple[int, int, int, int, int] | None = None  # dmax, dsum, i, b, k
-        for i, j in enumerate(seq_a):
-            saving = model.saving(a, seq_a, i)
-            rest: list[int] | None = None
-            for b in targets:
-                if model.dur[b][j] >= BIG:
-                    continue
-                if b == a:
-                    rest = rest if rest is not None else seq_a[:i] + seq_a[i + 1 :]
-                    add, k = model.insertion(a, rest, j)
-                    cand = (add - saving, add - saving, i, a, k)
-                else:
-                    lb = st.loads[b]
-                    add, k = model.insertion(b, st.seqs[b], j)
-                    na, nb = la - saving, lb + add
-                    cand = (max(na, nb) - max(la, lb), add - saving, i, b, k)
-                improves = cand[0] < 0 or (cand[0] == 0 and cand[1] < 0)
-                if improves and (best is None or cand < best):
-                    best = cand
-        if best is None:
-            for b in targets:
-                self.checked[a, b, 0] = (st.version[a], st.version[b])
-            return False
-        _, _, i, b, k = best
-        j = seq_a[i]
-        rest = seq_a[:i] + seq_a[i + 1 :]
-        st.seqs[a] = rest
-        st.seqs[b].insert(k, j)
-        self.touch(st, a)
-        if b != a:
-            self.touch(st, b)
-        return True
-
-    def _exchange(self, st: LoadState, a: int, b: int) -> bool:
-        """Two jobs trade places (each takes the other's position)."""
-        model = self.model
-        qa, qb = st.seqs[a], st.seqs[b]
-        ga, gb = model.gaps[a], model.gaps[b]
-        da, db = model.dur[a], model.dur[b]
-        la, lb = st.loads[a], st.loads[b]
-        old = (max(la, lb), la + lb)
-        n = model.n
-        for i, j in enumerate(qa):
-            if db[j] >= BIG:
-                continue
-            pa = qa[i - 1] if i > 0 else n
-            na_ = qa[i + 1] if i + 1 < len(qa) else n
-            out_a = ga[pa][j] + ga[j][na_] + da[j]
-            for k, x in enumerate(qb):
-                if da[x] >= BIG:
-                    continue
-                pb = qb[k - 1] if k > 0 else n
-                nb_ = qb[k + 1] if k + 1 < len(qb) else n
-                new_a = la - out_a + ga[pa][x] + ga[x][na_] + da[x]
-                new_b = lb - gb[pb][x] - gb[x][nb_] - db[x] + gb[pb][j] + gb[j][nb_] + db[j]
-                if (max(new_a, new_b), new_a + new_b) < old:
-                    qa[i], qb[k] = x, j
-                    self.touch(st, a)
-                    self.touch(st, b)
-                    return True
-        return False
+        """Best improving relocations and exchanges (see :mod:`.load_moves`)
+        until none is left. Only moves touching a queue changed since the
+        last local optimum are priced: each is judged on its two queues."""
+        if self.moves is None:
+            self.moves = LoadMoves(self.model, self.printers)
+        dirty = [st.version[p] not in self.settled for p in range(len(st.seqs))]
+        while time.perf_counter() < deadline:
+            move = self.moves.best_move(st, dirty)
+            if move is None:
+                self.settled = {st.version[p] for p in self.printers}
+                return
+            for p in apply_move(st, move):
+                self.touch(st, p)
+                dirty[p] = True
 
     def _rebuild(self, st: LoadState, removed: list[int]) -> None:
         """Each removed job where its printer then ends first (then where it
@@ -245,6 +155,14 @@ class LoadSearch:
             st.seqs[p] = list(q)
             self.touch(st, p)
         return True
+
+    def restart_from(self, seqs: list[list[int]]) -> None:
+        """Resume from ``seqs`` (a better state found elsewhere), with fresh
+        queue versions so no stamp of this search applies to them."""
+        st = LoadState([list(q) for q in seqs], list(self.state.loads), list(self.state.version))
+        for p in range(len(seqs)):
+            self.touch(st, p)
+        self.state = st
 
     def run(self, deadline: float, helper: Helper | None = None) -> LoadState:
         """Iterate until ``deadline``; the best state seen (also kept in

@@ -8,6 +8,7 @@ import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scheduler.allocator import allocate
 from scheduler.cpsat_makespan import Loads, solve_load_group
@@ -15,6 +16,7 @@ from scheduler.formats import read_rsijk
 from scheduler.generator import crisis_problem
 from scheduler.greedy import baseline, greedy_plan
 from scheduler.instances.compiled import compile_problem
+from scheduler.instances.load_moves import BIG, LoadMoves, Move, apply_move
 from scheduler.instances.loads import LoadModel, LoadSearch, LoadState
 from scheduler.instances.parallel import can_fork, fork_call, split_rounds
 from scheduler.instances.schedule import Schedule, build
@@ -141,3 +143,71 @@ def test_allocate_proves_a_tiny_makespan_optimal() -> None:
     assert plan.status == "optimal"
     assert plan.bound is not None
     assert plan.makespan_s >= plan.bound
+
+
+def _pair_change(before: list[int], after: list[int]) -> tuple[int, int]:
+    if len(before) == 1:
+        return after[0] - before[0], after[0] - before[0]
+    return max(after) - max(before), sum(after) - sum(before)
+
+
+def _all_moves(state: LoadState) -> list[Move]:
+    moves: list[Move] = []
+    for a, queue in enumerate(state.seqs):
+        for i, j in enumerate(queue):
+            for b, other in enumerate(state.seqs):
+                moves.extend(
+                    (0, j, b, k) for k in range(len(other) + 1) if b != a or k not in (i, i + 1)
+                )
+                moves.extend(
+                    (1, j, x, 0)
+                    for h, x in enumerate(other)
+                    if x != j and (b != a or abs(h - i) > 1)
+                )
+    return moves
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 10_000), st.integers(2, 4), st.integers(4, 9))
+def test_priced_moves_match_recomputed_loads(seed: int, m: int, n: int) -> None:
+    """The numpy pricing of every relocation and exchange equals the change
+    of the loads recomputed from the queues, and the best move it picks is
+    the best of all (by larger load, then sum), or none at a local optimum."""
+    rng = random.Random(seed)
+    gaps = [[[rng.randint(0, 9) for _ in range(n + 1)] for _ in range(n + 1)] for _ in range(m)]
+    for g in gaps:
+        for row in g:
+            row[n] = 0
+    dur = [[rng.choice([rng.randint(1, 20), BIG]) for _ in range(n)] for _ in range(m)]
+    for j in range(n):
+        dur[rng.randrange(m)][j] = rng.randint(1, 20)  # eligible somewhere
+    model = LoadModel(n, gaps, dur, [rng.randint(0, 5) for _ in range(m)])
+    seqs: list[list[int]] = [[] for _ in range(m)]
+    for j in range(n):
+        seqs[rng.choice([p for p in range(m) if dur[p][j] < BIG])].append(j)
+    state = LoadState(seqs, [model.load(p, q) for p, q in enumerate(seqs)], [0] * m)
+    pricing = LoadMoves(model, list(range(m)))
+    dirty = [rng.random() < 0.5 for _ in range(m)] if seed % 2 else None
+    for _ in range(6):
+        best: tuple[int, int] | None = None
+        for move in _all_moves(state):
+            trial = state.copy()
+            changed = apply_move(trial, move)
+            if any(dur[p][j] >= BIG for p in changed for j in trial.seqs[p]):
+                continue
+            if dirty is not None and not any(dirty[p] for p in changed):
+                continue
+            after = [model.load(p, trial.seqs[p]) for p in changed]
+            change = _pair_change([state.loads[p] for p in changed], after)
+            best = change if best is None or change < best else best
+        picked = pricing.best_move(state, dirty)
+        if picked is None:
+            assert best is None or best >= (0, 0)
+            return
+        changed = apply_move(state, picked)
+        before = [state.loads[p] for p in changed]
+        for p in changed:
+            state.loads[p] = model.load(p, state.seqs[p])
+        assert _pair_change(before, [state.loads[p] for p in changed]) == best
+        assert best < (0, 0)
+        assert sorted(j for q in state.seqs for j in q) == list(range(n))
