@@ -23,6 +23,7 @@ import pytest
 from sqlalchemy import create_engine, select, text
 
 from core.audit import AuditEntry
+from core.runtime import set_runtime
 from printers.dispatch import print_file_name
 from printers.models import Printer, PrinterStatusValue
 from printers.simulator.fleet import RunningSimulator, SimulatedFleet, serve_in_thread
@@ -59,13 +60,14 @@ def stage_of(
     relay: tuple[Relay, str],
     simulator: RunningSimulator,
     tmp_path: Path,
-) -> Any:
+) -> Iterator[Any]:
     recorder, url = relay
     recorder.starts.clear()
     recorder.hold_start_s = 0.0
+    stages: list[Stage] = []
 
     def make(printers: int = 1) -> Stage:
-        return build_stage(
+        stage = build_stage(
             postgres=private_postgres,
             redis=private_redis,
             processes=distrifab_processes,
@@ -75,8 +77,16 @@ def stage_of(
             tmp_path=tmp_path,
             printers=printers,
         )
+        stages.append(stage)
+        return stage
 
-    return make
+    yield make
+    # The stage installed its runtime as the process's: close its pool here, or its
+    # connections are found open by the garbage collector during some later test.
+    set_runtime(None)
+    for stage in stages:
+        stage.runtime.db.dispose()
+    gc.collect()
 
 
 def file_names(stage: Stage) -> list[str]:
