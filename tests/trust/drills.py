@@ -44,10 +44,13 @@ PASSWORD = "password-123"
 ACTIVE = (RunOutcome.DISPATCHED, RunOutcome.PRINTING)
 SETTINGS: dict[str, object] = {
     "poll_interval_s": 0.5,
-    "printer_timeout_s": 1.0,
-    "offline_after_misses": 2,
+    # Generous enough that a busy 2-core machine does not take a slow answer for a vanished
+    # printer (which sends its planned plates elsewhere), short enough for the drills.
+    "printer_timeout_s": 3.0,
+    "offline_after_misses": 3,
     "replan_debounce_s": 0,
     "replan_time_limit_s": 1,
+    "replan_min_interval_s": 0,
 }
 
 

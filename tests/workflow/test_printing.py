@@ -229,9 +229,8 @@ def test_a_crash_between_start_and_record_is_reconciled_from_the_printer(
 ) -> None:
     """The print started but distrifab died before writing it down: the next poll
     finds distrifab's file printing, records the dispatch and says so in the audit trail."""
-    import asyncio
-
     from core import audit
+    from core.aio import run_sync
     from printers.drivers import make_driver
 
     url, key, _ = next_printer(slow_simulator)
@@ -245,7 +244,7 @@ def test_a_crash_between_start_and_record_is_reconciled_from_the_printer(
         await driver.start(print_file_name(job))
         await driver.aclose()
 
-    asyncio.run(start_behind_our_back())
+    run_sync(start_behind_our_back())
     assert floor.jobs()[0].state is JobState.ACCEPTED
     floor.poll()
     assert floor.jobs()[0].state in (JobState.DISPATCHED, JobState.PRINTING)
