@@ -15,7 +15,7 @@ from uuid import UUID, uuid4
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import Column, Enum, ForeignKey, String, Table, select
-from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, joinedload, mapped_column, relationship
 
 if TYPE_CHECKING:
     from printers.models import Site  # sites live with the printers; type only
@@ -204,7 +204,17 @@ def authenticate_password(session: Session, username: str, password: str) -> Use
 
 
 def authenticate_token(session: Session, token: str) -> User:
-    row = session.scalar(select(ApiToken).where(ApiToken.token_hash == token_digest(token)))
+    # The token, its user and the user's sites in one round trip (it was three, on every
+    # request: a quarter of an API request's time on the load benchmark).
+    row = (
+        session.execute(
+            select(ApiToken)
+            .where(ApiToken.token_hash == token_digest(token))
+            .options(joinedload(ApiToken.user).joinedload(User.sites))
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     now = utcnow()
     if row is None or row.revoked_at is not None or row.expires_at <= now:
         raise Unauthorized("the token is unknown, expired or revoked")

@@ -49,6 +49,13 @@ class Settings(BaseSettings):
     # Planning
     replan_debounce_s: float = Field(default=5.0, ge=0)
     replan_time_limit_s: float = Field(default=5.0, gt=0)
+    # Distributed mode: at most one re-plan per interval; the requests made meanwhile
+    # are served by one run at its end (a burst of posted needs makes one re-plan).
+    replan_min_interval_s: float = Field(default=30.0, ge=0)
+    # The solver and the explanation run at this lower CPU priority (0: as the caller).
+    replan_niceness: int = Field(default=10, ge=0, le=19)
+    # Time for the alternatives of the plan's explanation, after the solve.
+    replan_explain_budget_s: float = Field(default=5.0, gt=0)
     planning_horizon_days: int = Field(default=14, ge=1)
     default_timezone: str = "Europe/Paris"
 

@@ -75,8 +75,10 @@ def _move(
     actor: Actor,
     action: str | None = None,
     data: dict[str, Any] | None = None,
+    fields: dict[str, Any] | None = None,
 ) -> bool:
-    """Move ``job`` to ``target``; False (and nothing written) when it is there already."""
+    """Move ``job`` to ``target``, setting ``fields`` with the state in the same UPDATE;
+    False (and nothing written) when it is there already."""
     if job.state is target:
         return False
     if target not in LEGAL[job.state]:
@@ -89,6 +91,8 @@ def _move(
     previous = job.state
     job.state = target
     job.state_changed_at = utcnow()
+    for name, value in (fields or {}).items():
+        setattr(job, name, value)
     session.flush()
     audit.record(
         session,
@@ -158,10 +162,14 @@ def unplan(session: Session, job: Job, *, actor: Actor, reason: str) -> bool:
 
 
 def accept(session: Session, job: Job, *, actor: Actor) -> bool:
-    changed = _move(session, job, S.ACCEPTED, actor=actor, data={"printer_id": job.printer_id})
-    if changed:
-        job.accepted_by_id = actor.user_id
-    return changed
+    return _move(
+        session,
+        job,
+        S.ACCEPTED,
+        actor=actor,
+        data={"printer_id": job.printer_id},
+        fields={"accepted_by_id": actor.user_id},
+    )
 
 
 def refuse(session: Session, job: Job, *, actor: Actor, reason: str) -> bool:

@@ -30,6 +30,7 @@ from printers import service as printers
 from printers.control import job_progress
 from printers.tasks import dispatch_job
 from scheduler import service
+from scheduler.jobs import ON_PRINTER
 from scheduler.jobs import get_job as get_job_row
 from scheduler.models import Job, JobState, Need, NeedStatus
 from scheduler.tasks import replan, request_replan
@@ -38,7 +39,10 @@ router = APIRouter(tags=["needs and jobs"], responses=PROBLEM_RESPONSES)
 
 
 def job_reads(session: DbSession, jobs: list[Job]) -> list[JobRead]:
-    progress = job_progress(session, [j.id for j in jobs])
+    # Only a job on its printer has a print in flight: a queue of planned jobs (what
+    # operators refresh every few seconds) needs no second query.
+    on_printer = [j.id for j in jobs if j.state in ON_PRINTER]
+    progress = job_progress(session, on_printer) if on_printer else {}
     reads = []
     for job in jobs:
         read = JobRead.model_validate(job)
@@ -47,9 +51,9 @@ def job_reads(session: DbSession, jobs: list[Job]) -> list[JobRead]:
     return reads
 
 
-def need_read(need: Need) -> NeedRead:
+def need_read(need: Need, progress: service.NeedProgress | None = None) -> NeedRead:
     read = NeedRead.model_validate(need)
-    progress = service.need_progress(need)
+    progress = progress or service.need_progress(need)
     read.progress = NeedProgressRead(
         **{f: getattr(progress, f) for f in NeedProgressRead.model_fields}
     )
@@ -78,7 +82,9 @@ def list_needs(
     actor: CurrentActor,
     status_filter: NeedStatus | None = Query(None, alias="status"),
 ) -> list[NeedRead]:
-    return [need_read(n) for n in service.find_needs(session, status=status_filter)]
+    needs = service.find_needs(session, status=status_filter)
+    progress = service.needs_progress(session, needs)
+    return [need_read(n, progress[n.id]) for n in needs]
 
 
 @router.post("/needs", response_model=NeedRead, status_code=status.HTTP_201_CREATED)
@@ -88,7 +94,7 @@ def post_need(
     """Post a production need; it is split into plates, sliced and planned in the background."""
     need = service.post_need(session, actor=actor, **body.model_dump())
     request_slicing()
-    return need_read(need)
+    return need_read(need, service.needs_progress(session, [need])[need.id])
 
 
 @router.get("/needs/{need_id}", response_model=NeedRead)

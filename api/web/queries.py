@@ -47,10 +47,9 @@ class NeedRow:
 
 
 def need_rows(session: Session, *, status: NeedStatus | None) -> list[NeedRow]:
-    return [
-        NeedRow(need, scheduler.need_progress(need))
-        for need in scheduler.find_needs(session, status=status)
-    ]
+    needs = scheduler.find_needs(session, status=status)
+    progress = scheduler.needs_progress(session, needs)
+    return [NeedRow(need, progress[need.id]) for need in needs]
 
 
 @dataclass(frozen=True, slots=True)

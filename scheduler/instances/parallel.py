@@ -12,6 +12,7 @@ pickled but the child's queues) and also works inside daemonic workers
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import random
@@ -20,6 +21,7 @@ import signal
 import time
 from collections.abc import Callable
 from functools import partial
+from pathlib import Path
 from typing import TypeVar
 
 from scheduler.instances.search import Descent, iterate
@@ -147,3 +149,56 @@ def _search_half(
     iterate(search, deadline=end, rng=rng, focus_late=focus_late)
     seqs = search.mover.sched.seqs
     return {p: seqs[p] for p, q in start.items() if seqs[p] != q}
+
+
+def call_niced(work: Callable[[], T], *, niceness: int) -> T:
+    """``work()`` in a forked child at a lower CPU priority, so that a long solve only
+    takes what the API, the database and the poller leave; its result comes back
+    pickled. Runs here instead when ``niceness`` <= 0, without ``fork``, or when the
+    child failed (so that an error is raised here, with its traceback)."""
+    if niceness <= 0 or not can_fork():
+        return work()
+    try:
+        read_fd, write_fd = os.pipe()
+        pid = os.fork()
+    except OSError:
+        return work()
+    if pid == 0:  # the child: never returns into the caller
+        status = 1
+        try:
+            os.close(read_fd)
+            _lower_priority(niceness)
+            payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
+            view = memoryview(payload)
+            while view:
+                view = view[os.write(write_fd, view) :]
+            status = 0
+        finally:
+            os._exit(status)
+    os.close(write_fd)
+    chunks: list[bytes] = []
+    try:
+        while chunk := os.read(read_fd, 1 << 16):
+            chunks.append(chunk)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # interrupted (a worker shutting down): no orphan
+        raise
+    finally:
+        os.close(read_fd)
+        _, status = os.waitpid(pid, 0)
+    if status != 0 or not chunks:
+        return work()
+    result: T = pickle.loads(b"".join(chunks))  # noqa: S301 - our own forked child
+    return result
+
+
+def _lower_priority(niceness: int) -> None:
+    # With autogroup scheduling (the default of most Linux kernels), nice ranks processes
+    # only within their session, and every session gets an equal share: the child takes a
+    # session of its own and gives that group the same niceness.
+    with contextlib.suppress(OSError):
+        os.setsid()
+    with contextlib.suppress(OSError):
+        Path("/proc/self/autogroup").write_text(str(niceness))
+    with contextlib.suppress(OSError):
+        os.nice(niceness)
