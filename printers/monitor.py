@@ -143,8 +143,15 @@ def record_poll(
         _finish_run(session, printer, run, actor=actor, now=now)
         effects.dispatch = True
         return effects
-    if ours and status.state is PrinterState.OPERATIONAL and now - run.dispatched_at < START_GRACE:
-        return effects
+    just_sent = now - run.dispatched_at < START_GRACE
+    if status.state is PrinterState.OPERATIONAL and just_sent:
+        if ours:
+            return effects  # selected, not yet heating: give the start its moment
+        if run.outcome is RunOutcome.DISPATCHED and not status.file_name:
+            # An idle answer right after the start: a poll that was in flight while the
+            # dispatch ran says nothing about this print yet. Failing here would throw away
+            # a print that is starting; the next polls tell.
+            return effects
     # Anything else means our print is gone: cancelled on the printer, an error,
     # the connection to the machine dropped, or someone started another file.
     reason = _failure_reason(status, ours)

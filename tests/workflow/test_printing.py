@@ -418,3 +418,47 @@ def test_five_real_octoprint_servers_print_at_once(
     assert seen_all_printing
     assert all(j.state is JobState.PRINTED for j in floor.jobs())
     assert [r.outcome for r in floor.runs()] == [RunOutcome.DONE] * 5
+
+
+def test_an_idle_answer_in_flight_during_the_dispatch_fails_nothing(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """A poll sent before the start can come back after the dispatch is recorded: its idle
+    printer with no file is no news about the print, until the start's grace has passed."""
+    from datetime import timedelta
+
+    from printers.drivers.base import PrinterState, PrinterStatus
+    from printers.monitor import START_GRACE, record_poll
+
+    url, key, _ = next_printer(slow_simulator)
+    floor = build_floor(runtime, [(url, key)])
+    (job,) = floor.plan_and_accept()
+    assert floor.dispatch(job.id) is DispatchOutcome.STARTED
+    stale = PrinterStatus(state=PrinterState.OPERATIONAL, state_text="Operational")
+    policy = PollPolicy(offline_after_misses=3, max_attempts=3)
+    with runtime.db.session() as session:
+        run = session.scalars(select(PrintRun).where(PrintRun.job_id == job.id)).one()
+        dispatched_at = run.dispatched_at
+        record_poll(
+            session,
+            printer_id=run.printer_id,
+            result=stale,
+            policy=policy,
+            now=dispatched_at + timedelta(seconds=1),
+        )
+        session.commit()
+    assert floor.jobs()[0].state is JobState.DISPATCHED
+    # Past the grace, the same answer means the print is gone: failed and requeued.
+    with runtime.db.session() as session:
+        run = session.scalars(select(PrintRun).where(PrintRun.job_id == job.id)).one()
+        record_poll(
+            session,
+            printer_id=run.printer_id,
+            result=stale,
+            policy=policy,
+            now=dispatched_at + START_GRACE + timedelta(seconds=1),
+        )
+        session.commit()
+    with runtime.db.session() as session:
+        run = session.scalars(select(PrintRun).where(PrintRun.job_id == job.id)).one()
+        assert run.outcome is RunOutcome.FAILED
