@@ -102,6 +102,9 @@ class LoadSearch:
     temperature: float
     destroy: tuple[int, int] = (2, 6)
     restart_after: int = 300
+    # Share of the iterations whose destruction takes a job of a most loaded
+    # printer first (the others draw all of them at random).
+    critical_share: float = 0.0
     versions: count[int] = field(default_factory=lambda: count(1))
     iterations: int = 0
     moves: LoadMoves | None = None
@@ -202,6 +205,12 @@ class LoadSearch:
             jobs = [(p, j) for p in printers for j in trial.seqs[p]]
             d = min(len(jobs), self.rng.randint(*self.destroy))
             picked = self.rng.sample(jobs, d)
+            if self.critical_share and self.rng.random() < self.critical_share:
+                top = max(trial.loads[p] for p in printers)
+                crit = [(p, j) for p, j in jobs if trial.loads[p] == top]
+                first = self.rng.choice(crit)
+                if first not in picked:
+                    picked[0] = first
             for p, j in picked:
                 trial.seqs[p].remove(j)
             for p in {p for p, _ in picked}:
