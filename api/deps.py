@@ -10,7 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
 
 from core.errors import Unauthorized
-from core.identity import Actor, authenticate_token
+from core.identity import Actor, authenticate_actor
 from core.runtime import Runtime
 
 bearer = HTTPBearer(auto_error=False, description="An API token from POST /api/v1/auth/token")
@@ -42,7 +42,7 @@ def get_actor(
         token = request.state.session_token if hasattr(request.state, "session_token") else None
     if not token:
         raise Unauthorized("send an API token: Authorization: Bearer <token>")
-    return Actor.of(authenticate_token(session, token))
+    return authenticate_actor(session, token)
 
 
 CurrentActor = Annotated[Actor, Depends(get_actor)]

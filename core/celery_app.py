@@ -21,6 +21,13 @@ log = structlog.get_logger()
 
 TASK_MODULES = ("catalog.tasks", "scheduler.tasks", "printers.tasks")
 
+# Task priorities on the Redis broker, served lowest first: following the printers,
+# then sending them their jobs, then the rest (slicing, planning).
+PRIORITY_POLL = 0
+PRIORITY_DISPATCH = 3
+PRIORITY_BACKGROUND = 6
+PRIORITY_STEPS = (PRIORITY_POLL, PRIORITY_DISPATCH, PRIORITY_BACKGROUND, 9)
+
 celery_app = Celery("distrifab", include=list(TASK_MODULES))
 # Until configured, sending a task would silently use the AMQP default on
 # localhost: make that impossible.
@@ -41,18 +48,27 @@ def configure_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         broker_connection_retry_on_startup=True,
-        broker_transport_options={"visibility_timeout": 600},
+        # Priorities (Redis: a list per step, 0 served first): polling must not wait
+        # behind a burst of dispatches (one per accepted job) or a re-plan; under the
+        # load benchmark the polls queued past their 5 s expiry and the fleet's state
+        # went stale without bound.
+        broker_transport_options={
+            "visibility_timeout": 600,
+            "priority_steps": list(PRIORITY_STEPS),
+            "queue_order_strategy": "priority",
+        },
+        task_default_priority=PRIORITY_BACKGROUND,
         timezone="UTC",
         beat_schedule={
             "poll-printers": {
                 "task": "printers.tasks.poll_printers",
                 "schedule": timedelta(seconds=settings.poll_interval_s),
-                "options": {"expires": settings.poll_interval_s},
+                "options": {"expires": settings.poll_interval_s, "priority": PRIORITY_POLL},
             },
             "dispatch-sweep": {
                 "task": "printers.tasks.dispatch_sweep",
                 "schedule": timedelta(seconds=15),
-                "options": {"expires": 15},
+                "options": {"expires": 15, "priority": PRIORITY_DISPATCH},
             },
             "slice-and-plan-sweep": {
                 "task": "catalog.tasks.slice_open_needs",
@@ -66,7 +82,7 @@ def configure_celery(settings: Settings) -> Celery:
 
 def _reconcile_on_start(**_: Any) -> None:
     """A worker that (re)starts asks for a reconciliation round at once."""
-    celery_app.send_task("printers.tasks.reconcile_fleet")
+    celery_app.send_task("printers.tasks.reconcile_fleet", priority=PRIORITY_POLL)
 
 
 worker_ready.connect(_reconcile_on_start, weak=False)

@@ -31,6 +31,7 @@ import httpx
 
 from printers.drivers import make_driver
 from printers.drivers.base import PrinterStatus
+from printers.drivers.octoprint import tls_context
 from printers.errors import (
     PrinterAuthFailed,
     PrinterError,
@@ -139,7 +140,9 @@ class PollClients:
             # Rounds come every few seconds: keep idle connections over the gap.
             keepalive_expiry=60.0,
         )
-        self.clients = tuple(httpx.AsyncClient(limits=limits) for _ in range(concurrency))
+        self.clients = tuple(
+            httpx.AsyncClient(limits=limits, verify=tls_context()) for _ in range(concurrency)
+        )
 
     def __len__(self) -> int:
         return len(self.clients)

@@ -7,7 +7,7 @@ from uuid import UUID
 
 import redis
 
-from core.celery_app import celery_app, enqueue
+from core.celery_app import PRIORITY_DISPATCH, PRIORITY_POLL, celery_app, enqueue
 from core.runtime import Runtime, get_runtime
 from printers.errors import PrinterUnreachable
 from printers.monitor import PollEffects
@@ -16,6 +16,7 @@ from printers.monitor import PollEffects
 @celery_app.task(
     name="printers.tasks.dispatch_job",
     acks_late=True,
+    priority=PRIORITY_DISPATCH,
     autoretry_for=(PrinterUnreachable,),
     retry_backoff=True,
     retry_backoff_max=120,
@@ -35,7 +36,7 @@ def dispatch_job(job_id: str) -> str:
     return outcome.value
 
 
-@celery_app.task(name="printers.tasks.dispatch_sweep", acks_late=True)
+@celery_app.task(name="printers.tasks.dispatch_sweep", acks_late=True, priority=PRIORITY_DISPATCH)
 def dispatch_sweep() -> int:
     """Dispatch every accepted job whose printer is free; re-sends what a crash lost."""
     from printers.dispatch import next_dispatchable
@@ -48,12 +49,12 @@ def dispatch_sweep() -> int:
     return len(job_ids)
 
 
-@celery_app.task(name="printers.tasks.poll_printers", acks_late=True)
+@celery_app.task(name="printers.tasks.poll_printers", acks_late=True, priority=PRIORITY_POLL)
 def poll_printers() -> None:
     _locked_round(get_runtime())
 
 
-@celery_app.task(name="printers.tasks.reconcile_fleet", acks_late=True)
+@celery_app.task(name="printers.tasks.reconcile_fleet", acks_late=True, priority=PRIORITY_POLL)
 def reconcile_fleet() -> int:
     """After a restart: poll every printer now and let the records follow what the
     printers are really doing (never the other way round); say so in the audit trail."""

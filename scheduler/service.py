@@ -9,7 +9,7 @@ from typing import Any
 from uuid import UUID
 
 import structlog
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from catalog import service as catalog
@@ -434,7 +434,19 @@ def find_jobs(
     limit: int = 500,
 ) -> list[Job]:
     """Jobs the actor may see: an operator only those planned on its own sites."""
-    query = select(Job).order_by(Job.planned_start_at.is_(None), Job.planned_start_at, Job.index)
+    query = _jobs_query(select(Job), actor, site_id, states, need_id, limit)
+    return list(session.scalars(query))
+
+
+def _jobs_query(
+    query: Select[Any],
+    actor: Actor,
+    site_id: UUID | None,
+    states: tuple[JobState, ...],
+    need_id: UUID | None,
+    limit: int,
+) -> Select[Any]:
+    query = query.order_by(Job.planned_start_at.is_(None), Job.planned_start_at, Job.index)
     if site_id is not None:
         if not can_see_site(actor, site_id):
             raise Forbidden(f"{actor.username} does not operate this site")
@@ -445,7 +457,7 @@ def find_jobs(
         query = query.where(Job.state.in_([s.value for s in states]))
     if need_id is not None:
         query = query.where(Job.need_id == need_id)
-    return list(session.scalars(query.limit(limit)))
+    return query.limit(limit)
 
 
 def visible_job(session: Session, job_id: UUID, actor: Actor) -> Job:
