@@ -9,7 +9,7 @@ a plan worse than the baseline.
 1. the baseline and a tardiness-aware list schedule (the better one is kept);
 2. pure makespan problems (no due date can be missed, no opening hours,
    releases or frozen prints) go to the makespan solver of ``cpsat_makespan``
-   (iterated greedy, CP-SAT re-solving printer groups in a second thread);
+   (iterated greedy in two processes; CP-SAT beside it on tiny problems);
 3. small problems: local search, then one CP-SAT model of everything;
 4. otherwise iterated local search (relocations and swaps of the jobs that
    make needs late, kicks that move a late need's plates together), in two

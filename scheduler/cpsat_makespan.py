@@ -123,8 +123,10 @@ def solve_makespan(
     inst: Instance, base: Schedule, *, deadline: float, seed: int, workers: int
 ) -> tuple[Schedule, bool]:
     """(best schedule, proven optimal) before ``deadline``: the iterated
-    greedy of :mod:`scheduler.instances.loads` here, CP-SAT re-solving groups
-    of printers beside it (on the other core when ``workers`` >= 2)."""
+    greedy of :mod:`scheduler.instances.loads`, in two processes when
+    ``workers`` >= 2 and the platform can fork; on problems of at most
+    :data:`HELPER_MAX_JOBS` jobs (or one process), CP-SAT re-solves groups of
+    printers beside it in a thread."""
     lm = Loads(inst)
     model = LoadModel(inst.n, lm.gl, lm.dl, lm.sl)
     seqs = [list(q) for q in base.seqs]
