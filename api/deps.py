@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.errors import Unauthorized
 from core.identity import Actor, authenticate_actor
@@ -16,7 +17,9 @@ from core.runtime import Runtime
 bearer = HTTPBearer(auto_error=False, description="An API token from POST /api/v1/auth/token")
 
 
-def get_runtime(request: Request) -> Runtime:
+# Async where nothing blocks: FastAPI runs each sync dependency in the thread pool, and
+# the hops cost CPU on every request.
+async def get_runtime(request: Request) -> Runtime:
     runtime: Runtime = request.app.state.runtime
     return runtime
 
@@ -24,9 +27,13 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
-def get_session(runtime: RuntimeDep) -> Iterator[Session]:
-    with runtime.db.session() as session:  # closing rolls back what was not committed
+async def get_session(runtime: RuntimeDep) -> AsyncIterator[Session]:
+    session = runtime.db.sessions()  # connects at its first query, in the endpoint's thread
+    try:
         yield session
+    finally:
+        # Closing rolls back what was not committed: database I/O, so in a thread.
+        await run_in_threadpool(session.close)
 
 
 DbSession = Annotated[Session, Depends(get_session)]

@@ -200,6 +200,26 @@ def record_dispatch(
     return run
 
 
+def printer_is_free(session: Session, *, printer_id: UUID, job_id: UUID) -> bool:
+    """What ``dispatch_job`` checks before calling the printer, in one query: is it worth
+    sending the task now? When not, the printer's next chance sends it (a print that
+    ends or fails, a plate cleared: a dispatch sweep each; and the sweep every 15 s).
+    Check after the commit that made the job dispatchable, so none of those is missed."""
+    busy = (
+        select(PrintRun.id)
+        .where(
+            PrintRun.printer_id == printer_id,
+            PrintRun.job_id != job_id,
+            PrintRun.outcome.in_([RunOutcome.DISPATCHED, RunOutcome.PRINTING]),
+        )
+        .exists()
+    )
+    row = session.execute(
+        select(Printer.needs_clearing, busy).where(Printer.id == printer_id)
+    ).one_or_none()
+    return row is not None and not row[0] and not row[1]
+
+
 def _printer_has_active_run(session: Session, printer_id: UUID, job_id: UUID) -> bool:
     return (
         session.scalar(

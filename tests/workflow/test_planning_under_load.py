@@ -172,3 +172,55 @@ def test_explanations_within_a_budget_still_cover_every_job() -> None:
     assert none.alternatives_skipped == sum(1 for j in full.jobs if not j.frozen)
     assert none.late_needs == full.late_needs
     assert none.to_dict()["alternatives_skipped"] == none.alternatives_skipped
+
+
+def test_a_dispatch_is_only_worth_sending_to_a_free_printer(runtime: Runtime) -> None:
+    from printers.dispatch import printer_is_free
+    from printers.models import Printer
+    from scheduler.models import PrintRun, RunOutcome
+
+    need_ids, _operator = world(runtime, needs=1, quantity=2)
+    scheduler.slice_open_needs(runtime.db, runtime.store)
+    scheduler.replan(runtime.db, trigger="test", time_limit_s=0.5, horizon_days=7)
+    with runtime.db.session() as session:
+        first, second = session.scalars(select(Job).where(Job.need_id == need_ids[0]))
+        assert first.printer_id is not None
+        printer = session.get(Printer, first.printer_id)
+        assert printer is not None
+        assert printer_is_free(session, printer_id=printer.id, job_id=second.id)
+        run = PrintRun(
+            job_id=first.id,
+            attempt=1,
+            printer_id=printer.id,
+            site_id=printer.site_id,
+            material_key="PLA",
+            gcode_hash="0" * 64,
+            file_name="df-test.gcode",
+            filament_g=1.0,
+            outcome=RunOutcome.PRINTING,
+        )
+        session.add(run)
+        session.flush()
+        assert not printer_is_free(session, printer_id=printer.id, job_id=second.id)
+        assert printer_is_free(session, printer_id=printer.id, job_id=first.id)  # its own
+        run.outcome = RunOutcome.DONE
+        printer.needs_clearing = True
+        session.flush()
+        assert not printer_is_free(session, printer_id=printer.id, job_id=second.id)
+        printer.needs_clearing = False
+        session.flush()
+        assert printer_is_free(session, printer_id=printer.id, job_id=second.id)
+
+
+def test_every_answer_carries_its_request_id(runtime: Runtime) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with TestClient(create_app(runtime, background=False)) as client:
+        answer = client.get("/api/v1/needs", headers={"X-Request-ID": "load-42"})
+        assert answer.status_code == 401
+        assert answer.headers["X-Request-ID"] == "load-42"
+        assert answer.json()["instance"] == "urn:request:load-42"
+        assert answer.headers["X-Frame-Options"] == "DENY"
+        assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
