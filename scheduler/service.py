@@ -398,7 +398,10 @@ def replan(
         explained = explain_plan(problem, plan, alternatives=3, budget_s=explain_budget_s)
         return plan, explained.to_dict()
 
-    plan, explained = call_niced(solve, niceness=niceness)
+    # Niced, the solve only gets what is left: on a saturated machine give it time, but
+    # a child that never answers (a fork gone wrong) must not stop planning for good.
+    budget = time_limit_s + (explain_budget_s or time_limit_s)
+    plan, explained = call_niced(solve, niceness=niceness, timeout_s=10 * budget + 60)
     with db.session() as session:
         record = apply_plan(
             session, snapshot, plan, actor=actor, trigger=trigger, batch=APPLY_BATCH

@@ -151,11 +151,12 @@ def _search_half(
     return {p: seqs[p] for p, q in start.items() if seqs[p] != q}
 
 
-def call_niced(work: Callable[[], T], *, niceness: int) -> T:
+def call_niced(work: Callable[[], T], *, niceness: int, timeout_s: float | None = None) -> T:
     """``work()`` in a forked child at a lower CPU priority, so that a long solve only
     takes what the API, the database and the poller leave; its result comes back
     pickled. Runs here instead when ``niceness`` <= 0, without ``fork``, or when the
-    child failed (so that an error is raised here, with its traceback)."""
+    child failed or gave no answer within ``timeout_s`` (it is killed then), so that an
+    error is raised here, with its traceback, and a result always comes back."""
     if niceness <= 0 or not can_fork():
         return work()
     try:
@@ -177,8 +178,18 @@ def call_niced(work: Callable[[], T], *, niceness: int) -> T:
             os._exit(status)
     os.close(write_fd)
     chunks: list[bytes] = []
+    deadline = None if timeout_s is None else time.monotonic() + timeout_s
+    answered = True
     try:
-        while chunk := os.read(read_fd, 1 << 16):
+        while True:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([read_fd], [], [], wait)[0]:
+                answered = False
+                os.kill(pid, signal.SIGKILL)
+                break
+            chunk = os.read(read_fd, 1 << 16)
+            if not chunk:
+                break
             chunks.append(chunk)
     except BaseException:
         os.kill(pid, signal.SIGKILL)  # interrupted (a worker shutting down): no orphan
@@ -186,7 +197,7 @@ def call_niced(work: Callable[[], T], *, niceness: int) -> T:
     finally:
         os.close(read_fd)
         _, status = os.waitpid(pid, 0)
-    if status != 0 or not chunks:
+    if not answered or status != 0 or not chunks:
         return work()
     result: T = pickle.loads(b"".join(chunks))  # noqa: S301 - our own forked child
     return result

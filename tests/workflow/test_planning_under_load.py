@@ -224,3 +224,17 @@ def test_every_answer_carries_its_request_id(runtime: Runtime) -> None:
         assert answer.json()["instance"] == "urn:request:load-42"
         assert answer.headers["X-Frame-Options"] == "DENY"
         assert len(client.get("/healthz").headers["X-Request-ID"]) == 32
+
+
+def test_a_solve_that_never_answers_is_done_here() -> None:
+    import time
+
+    parent = os.getpid()
+
+    def stuck_in_the_child() -> str:
+        if os.getpid() != parent:
+            time.sleep(20)
+            return "planned in the child"
+        return "planned here"
+
+    assert call_niced(stuck_in_the_child, niceness=5, timeout_s=0.5) == "planned here"
