@@ -242,16 +242,22 @@ def next_dispatchable(session: Session) -> list[UUID]:
             )
         )
     )
-    chosen: dict[UUID, UUID] = {}
-    for job in session.scalars(
-        select(Job)
-        .where(Job.state == JobState.ACCEPTED)
+    # The printers that can take a job, in the same query as the jobs: one session.get
+    # per accepted job's printer made this sweep (run after every polling round in which
+    # a print ended) 40 % of the worker's time under the load benchmark.
+    ready = (
+        select(Job.id, Job.printer_id)
+        .join(Printer, Printer.id == Job.printer_id)
+        .where(
+            Job.state == JobState.ACCEPTED,
+            Printer.enabled.is_(True),
+            Printer.needs_clearing.is_(False),
+        )
         .order_by(Job.planned_start_at.is_(None), Job.planned_start_at)
-    ):
-        if job.printer_id is None or job.printer_id in busy or job.printer_id in chosen:
+    )
+    chosen: dict[UUID, UUID] = {}
+    for job_id, printer_id in session.execute(ready):
+        if printer_id is None or printer_id in busy or printer_id in chosen:
             continue
-        printer = session.get(Printer, job.printer_id)
-        if printer is None or printer.needs_clearing or not printer.enabled:
-            continue
-        chosen[job.printer_id] = job.id
+        chosen[printer_id] = job_id
     return list(chosen.values())
