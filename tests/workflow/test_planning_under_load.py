@@ -238,3 +238,32 @@ def test_a_solve_that_never_answers_is_done_here() -> None:
         return "planned here"
 
     assert call_niced(stuck_in_the_child, niceness=5, timeout_s=0.5) == "planned here"
+
+
+def test_the_sweep_sends_one_job_per_free_printer(runtime: Runtime) -> None:
+    from printers.dispatch import next_dispatchable
+    from printers.models import Printer
+
+    need_ids, operator = world(runtime, needs=1, quantity=4)
+    scheduler.slice_open_needs(runtime.db, runtime.store)
+    scheduler.replan(runtime.db, trigger="test", time_limit_s=0.5, horizon_days=7)
+    with runtime.db.session() as session:
+        jobs = list(session.scalars(select(Job).where(Job.need_id == need_ids[0])))
+        for job in jobs:
+            printers.accept_job(session, job_id=job.id, actor=operator)
+        by_printer: dict[UUID, list[Job]] = {}
+        for job in sorted(jobs, key=lambda j: j.planned_start_at or utcnow()):
+            assert job.printer_id is not None
+            by_printer.setdefault(job.printer_id, []).append(job)
+        first = {printer_id: queue[0].id for printer_id, queue in by_printer.items()}
+        assert sorted(next_dispatchable(session)) == sorted(first.values())
+        cleared, disabled = (list(by_printer) + list(by_printer))[:2]
+        session.get(Printer, cleared).needs_clearing = True  # type: ignore[union-attr]
+        session.flush()
+        assert cleared not in {
+            j.printer_id for j in jobs if j.id in set(next_dispatchable(session))
+        }
+        if disabled != cleared:
+            session.get(Printer, disabled).enabled = False  # type: ignore[union-attr]
+            session.flush()
+            assert next_dispatchable(session) == []
