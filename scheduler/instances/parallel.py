@@ -38,24 +38,23 @@ def can_fork() -> bool:
     return hasattr(os, "fork")
 
 
-def fork_call(
-    child: Callable[[], T], parent: Callable[[], object], *, answer_by: float
-) -> T | None:
-    """Run ``child`` in a forked process while ``parent`` runs here; return
-    what ``child`` returned (picklable), or None if the fork failed, the
-    child raised, or it did not answer by ``answer_by`` + grace (a
-    ``time.perf_counter`` value). ``parent`` always runs."""
+def _fork_pickling(
+    work: Callable[[], object], *, in_child: Callable[[], None] | None = None
+) -> tuple[int, int] | None:
+    """Fork a child that runs ``in_child`` then ``work`` and writes ``work``'s result,
+    pickled, into a pipe; return (child pid, read end), or None when fork failed."""
     try:
         read_fd, write_fd = os.pipe()
         pid = os.fork()
     except OSError:
-        parent()
         return None
     if pid == 0:  # the child: never returns into the caller
         status = 1
         try:
             os.close(read_fd)
-            payload = pickle.dumps(child(), protocol=pickle.HIGHEST_PROTOCOL)
+            if in_child is not None:
+                in_child()
+            payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
             view = memoryview(payload)
             while view:
                 view = view[os.write(write_fd, view) :]
@@ -63,29 +62,60 @@ def fork_call(
         finally:
             os._exit(status)
     os.close(write_fd)
+    return pid, read_fd
+
+
+def _answer_of(pid: int, read_fd: int, *, deadline: float | None) -> bytes | None:
+    """The child's whole answer, or None when it failed or had not finished by
+    ``deadline`` (a ``time.monotonic`` value; it is killed then). Always reaps it."""
+    chunks: list[bytes] = []
+    answered = True
     try:
-        try:
-            parent()
-        except BaseException:
-            os.kill(pid, signal.SIGKILL)  # do not wait out the child's deadline
-            raise
-        chunks: list[bytes] = []
-        limit = answer_by + CHILD_GRACE_S
         while True:
-            wait = limit - time.perf_counter()
-            if wait <= 0 or not select.select([read_fd], [], [], wait)[0]:
+            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not select.select([read_fd], [], [], wait)[0]:
+                answered = False
                 os.kill(pid, signal.SIGKILL)
-                return None
+                break
             chunk = os.read(read_fd, 1 << 16)
             if not chunk:
                 break
             chunks.append(chunk)
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # interrupted (a worker shutting down): no orphan
+        raise
     finally:
         os.close(read_fd)
-        os.waitpid(pid, 0)
-    if not chunks:
+        _, status = os.waitpid(pid, 0)
+    if not answered or status != 0 or not chunks:
         return None
-    result: T = pickle.loads(b"".join(chunks))  # noqa: S301 - our own forked child
+    return b"".join(chunks)
+
+
+def fork_call(
+    child: Callable[[], T], parent: Callable[[], object], *, answer_by: float
+) -> T | None:
+    """Run ``child`` in a forked process while ``parent`` runs here; return
+    what ``child`` returned (picklable), or None if the fork failed, the
+    child raised, or it did not answer by ``answer_by`` + grace (a
+    ``time.perf_counter`` value). ``parent`` always runs."""
+    forked = _fork_pickling(child)
+    if forked is None:
+        parent()
+        return None
+    pid, read_fd = forked
+    try:
+        parent()
+    except BaseException:
+        os.kill(pid, signal.SIGKILL)  # do not wait out the child's deadline
+        os.close(read_fd)
+        os.waitpid(pid, 0)
+        raise
+    left_s = answer_by + CHILD_GRACE_S - time.perf_counter()
+    payload = _answer_of(pid, read_fd, deadline=time.monotonic() + left_s)
+    if payload is None:
+        return None
+    result: T = pickle.loads(payload)  # noqa: S301 - our own forked child
     return result
 
 
@@ -159,47 +189,15 @@ def call_niced(work: Callable[[], T], *, niceness: int, timeout_s: float | None 
     error is raised here, with its traceback, and a result always comes back."""
     if niceness <= 0 or not can_fork():
         return work()
-    try:
-        read_fd, write_fd = os.pipe()
-        pid = os.fork()
-    except OSError:
+    forked = _fork_pickling(work, in_child=partial(_lower_priority, niceness))
+    if forked is None:
         return work()
-    if pid == 0:  # the child: never returns into the caller
-        status = 1
-        try:
-            os.close(read_fd)
-            _lower_priority(niceness)
-            payload = pickle.dumps(work(), protocol=pickle.HIGHEST_PROTOCOL)
-            view = memoryview(payload)
-            while view:
-                view = view[os.write(write_fd, view) :]
-            status = 0
-        finally:
-            os._exit(status)
-    os.close(write_fd)
-    chunks: list[bytes] = []
+    pid, read_fd = forked
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
-    answered = True
-    try:
-        while True:
-            wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not select.select([read_fd], [], [], wait)[0]:
-                answered = False
-                os.kill(pid, signal.SIGKILL)
-                break
-            chunk = os.read(read_fd, 1 << 16)
-            if not chunk:
-                break
-            chunks.append(chunk)
-    except BaseException:
-        os.kill(pid, signal.SIGKILL)  # interrupted (a worker shutting down): no orphan
-        raise
-    finally:
-        os.close(read_fd)
-        _, status = os.waitpid(pid, 0)
-    if not answered or status != 0 or not chunks:
+    payload = _answer_of(pid, read_fd, deadline=deadline)
+    if payload is None:
         return work()
-    result: T = pickle.loads(b"".join(chunks))  # noqa: S301 - our own forked child
+    result: T = pickle.loads(payload)  # noqa: S301 - our own forked child
     return result
 
 
