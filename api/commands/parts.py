@@ -121,7 +121,7 @@ def upload_version(
     author: Annotated[str, typer.Option()] = "",
     note: Annotated[str, typer.Option(help="What changed in this version")] = "",
     unit: Annotated[
-        str | None, typer.Option(help="The file's unit when it is not mm: mm, cm, m, inch")
+        str | None, typer.Option(help="The file's unit when it is not mm: cm, m, in, ft or um")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:

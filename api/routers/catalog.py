@@ -18,9 +18,12 @@ from api.schemas.resources import (
 )
 from catalog import service
 from catalog.tasks import request_slicing
+from catalog.threemf import UNITS_MM
 from core.errors import Invalid, TooLarge
 
 router = APIRouter(tags=["catalogue"], responses=PROBLEM_RESPONSES)
+# Every unit the checks know, so that the unit their message suggests is accepted.
+UNIT_PATTERN = "^(" + "|".join(UNITS_MM) + ")$"
 
 
 @router.get("/materials", response_model=list[MaterialRead])
@@ -67,7 +70,12 @@ def upload_version(
     change_note: Annotated[str, Form(max_length=4000)] = "",
     unit: Annotated[
         str | None,
-        Form(pattern="^(mm|cm|m|inch)$", description="Say the file's unit when it is not mm"),
+        Form(
+            pattern=UNIT_PATTERN,
+            description="The file's unit when it is not mm (the checks suggest one when a "
+            "model looks drawn in inches, metres or microns)",
+            examples=["inch"],
+        ),
     ] = None,
 ) -> DesignVersionRead:
     """Upload a new design version (draft). The model is checked before anything is stored."""

@@ -94,7 +94,9 @@ def test_a_part_in_inches_is_not_guessed(api: Api) -> None:
     status, body = upload(api, part_id, stl_bytes(tiny), "inches.stl")
     assert status == 422
     assert "inches" in str(body["detail"])
-    status, body = upload(api, part_id, stl_bytes(tiny), "inches.stl", unit="inch")
+    assert "unit=in" in str(body["detail"])
+    # The unit the message suggests is one the upload accepts.
+    status, body = upload(api, part_id, stl_bytes(tiny), "inches.stl", unit="in")
     assert status == 201, body
 
 
