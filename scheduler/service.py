@@ -27,7 +27,8 @@ from scheduler.allocator import allocate
 from scheduler.explain import explain_plan
 from scheduler.instances.parallel import call_niced
 from scheduler.models import DeliveryPoint, Job, JobState, Need, NeedStatus, PlanRecord
-from scheduler.planning import apply_plan, build_problem, usable_profiles
+from scheduler.planning import USABLE_STATUSES, apply_plan, build_problem, usable_profiles
+from scheduler.plates import split_into_plates
 from scheduler.types import Plan
 
 log = structlog.get_logger()
@@ -79,16 +80,32 @@ def get_delivery_point(session: Session, point_id: UUID) -> DeliveryPoint:
     return point
 
 
-def plate_size(session: Session, version: DesignVersion, *, max_copies_per_plate: int) -> int:
-    """Copies per plate: the fewest that fit on the beds of the printers in use,
-    so that every plate can go to any of them (capped, since a failed plate
-    loses all its copies)."""
+def bed_fleet(
+    session: Session, version: DesignVersion, *, max_copies_per_plate: int
+) -> dict[int, int]:
+    """{copies of this version one bed takes: printers in use with such a bed}, each
+    capped (a failed plate loses all its copies). Without printers in use: the
+    smallest bed of the checked profiles, so that the plates fit wherever they go."""
     fits: dict[str, int] = version.check_report.get("copies_per_profile", {})
-    in_use = usable_profiles(session)
-    counts = [n for key, n in fits.items() if n > 0 and (key in in_use or not in_use)]
-    if not counts:
-        counts = [n for n in fits.values() if n > 0] or [1]
-    return max(1, min(min(counts), max_copies_per_plate))
+    fleet: dict[int, int] = {}
+    for profile_key, printers in usable_printer_counts(session).items():
+        copies = min(fits.get(profile_key, 0), max_copies_per_plate)
+        if copies > 0:
+            fleet[copies] = fleet.get(copies, 0) + printers
+    if not fleet:
+        known = [n for n in fits.values() if n > 0] or [1]
+        fleet = {max(1, min(min(known), max_copies_per_plate)): 1}
+    return fleet
+
+
+def usable_printer_counts(session: Session) -> dict[str, int]:
+    """Printers that can take work, per printer profile."""
+    rows = session.execute(
+        select(Printer.profile_key, func.count(Printer.id))
+        .where(Printer.enabled.is_(True), Printer.status.in_(list(USABLE_STATUSES)))
+        .group_by(Printer.profile_key)
+    )
+    return {profile_key: int(count) for profile_key, count in rows}
 
 
 def post_need(
@@ -118,7 +135,11 @@ def post_need(
     version = catalog.approved_version(session, part.id)
     point = get_delivery_point(session, delivery_point_id)
     material = catalog.get_material(session, material_key or part.default_material_key)
-    per_plate = plate_size(session, version, max_copies_per_plate=max_copies_per_plate)
+    # Plates of each printer model's own size, in proportion to what those printers hold:
+    # a bed taking 4 headbands gets plates of 4, one taking 2 plates of 2.
+    plates = split_into_plates(
+        quantity, bed_fleet(session, version, max_copies_per_plate=max_copies_per_plate)
+    )
     need = Need(
         part_id=part.id,
         design_version_id=version.id,
@@ -132,11 +153,7 @@ def post_need(
     )
     session.add(need)
     session.flush()
-    remaining, index = quantity, 0
-    while remaining > 0:
-        index += 1
-        copies = min(per_plate, remaining)
-        remaining -= copies
+    for index, copies in enumerate(plates, start=1):
         session.add(
             Job(
                 need_id=need.id,
@@ -157,8 +174,8 @@ def post_need(
             "part": part.name,
             "design_version": version.number,
             "quantity": quantity,
-            "plates": index,
-            "copies_per_plate": per_plate,
+            "plates": len(plates),
+            "copies_per_plate": sorted(set(plates), reverse=True),
             "due_at": due_at,
             "delivery_point": point.name,
             "priority": priority,
@@ -298,10 +315,69 @@ def _progress(need: Need, figures: dict[JobState, tuple[int, datetime | None]]) 
     )
 
 
+def refit_plates(session: Session, *, max_copies_per_plate: int = 8) -> int:
+    """Cut the waiting plates that no printer in use can take any more (the printers
+    with the larger beds they were sized for are gone) into plates that fit; the copies
+    are kept, each cut is audited. Returns how many plates were added; idempotent."""
+    if not usable_printer_counts(session):
+        return 0  # nothing to fit to: the plates wait for their printers
+    actor = Actor.system("planner")
+    largest: dict[UUID, int] = {}
+    added = 0
+    waiting = session.scalars(
+        select(Job)
+        .join(Need, Need.id == Job.need_id)
+        .where(Need.status == NeedStatus.OPEN, Job.state == JobState.QUEUED)
+        .order_by(Job.need_id, Job.index)
+        .with_for_update(of=Job)
+    ).all()
+    for job in waiting:
+        if job.design_version_id not in largest:
+            version = catalog.get_version(session, job.design_version_id)
+            fleet = bed_fleet(session, version, max_copies_per_plate=max_copies_per_plate)
+            largest[job.design_version_id] = max(fleet)
+        fits = largest[job.design_version_id]
+        if job.copies <= fits:
+            continue
+        first, *rest = split_into_plates(job.copies, {fits: 1})
+        last_index = session.scalar(select(func.max(Job.index)).where(Job.need_id == job.need_id))
+        new_jobs = [
+            Job(
+                need_id=job.need_id,
+                index=(last_index or 0) + n,
+                design_version_id=job.design_version_id,
+                material_key=job.material_key,
+                copies=copies,
+            )
+            for n, copies in enumerate(rest, start=1)
+        ]
+        session.add_all(new_jobs)
+        session.flush()
+        audit.record(
+            session,
+            actor=actor,
+            action="job.split",
+            entity_type="job",
+            entity_id=job.id,
+            data={
+                "reason": f"no printer in use takes {job.copies} copies on one plate",
+                "copies": {"from": job.copies, "to": first},
+                "new_plates": [{"job_id": str(j.id), "copies": j.copies} for j in new_jobs],
+            },
+        )
+        job.copies = first
+        added += len(new_jobs)
+    return added
+
+
 def slice_open_needs(db: Database, store: BlobStore) -> int:
-    """Slice every (design version, profile, material, copies) the planner will ask for.
+    """Slice every (design version, profile, material, copies) the planner will ask for,
+    after cutting the waiting plates no printer in use can take (``refit_plates``).
 
     Idempotent and cheap when everything is cached; returns how many slices it made."""
+    with db.session() as session:
+        if refit_plates(session):
+            session.commit()
     with db.session() as session:
         # Distinct plates x distinct profiles, in two queries: loading every job and, per
         # job, every printer made this task last 18-20 s on 720 jobs x 100 printers (load

@@ -161,3 +161,54 @@ def test_plans_are_stored_with_their_figures(runtime: Runtime) -> None:
         assert stored.status in ("optimal", "feasible", "greedy")
         assert stored.solve_time_s >= 0
         assert stored.method
+
+
+def test_plates_are_sized_per_printer_model_and_refit_when_the_large_beds_leave(
+    runtime: Runtime,
+) -> None:
+    """A need is cut into plates of each printer model's own size; when the printers with
+    the large beds go away, their waiting plates are cut to fit the beds left, copies kept."""
+    from catalog.demo_parts import door_opener
+    from catalog.models import DesignVersion
+
+    with runtime.db.session() as session:
+        site = make_site(session)
+        point = make_delivery_point(session)
+        large = [
+            make_printer(runtime, session, site, base_url=f"http://127.0.0.1:9/m{n}", api_key="k")
+            for n in range(3)
+        ]
+        make_printer(
+            runtime,
+            session,
+            site,
+            base_url="http://127.0.0.1:9/mini",
+            api_key="k",
+            profile_key="prusa-mini",
+        )
+        part, version = make_part(runtime, session, door_opener())
+        fits = session.get(DesignVersion, version.id).check_report["copies_per_profile"]  # type: ignore[union-attr]
+        big, small = min(fits["prusa-mk3s"], 8), min(fits["prusa-mini"], 8)
+        assert big > small, fits  # more door openers fit the MK3S bed than the MINI's
+        need = make_need(session, part, point, quantity=10 * big)
+        session.commit()
+        need_id = need.id
+    sizes = sorted({j.copies for j in jobs(runtime, need_id)}, reverse=True)
+    assert sizes[0] == big  # the large beds get full plates of their own size
+    assert sum(j.copies for j in jobs(runtime, need_id)) == 10 * big
+    assert any(j.copies <= small for j in jobs(runtime, need_id))
+    # The MK3S printers go away before anything is planned: no bed in use takes `big` any more.
+    with runtime.db.session() as session:
+        for printer in large:
+            session.get(Printer, printer.id).status = PrinterStatusValue.OFFLINE  # type: ignore[union-attr]
+        session.commit()
+    scheduler.slice_open_needs(runtime.db, runtime.store)
+    after = jobs(runtime, need_id)
+    assert sum(j.copies for j in after) == 10 * big  # nothing lost
+    assert max(j.copies for j in after) <= small
+    assert len({j.index for j in after}) == len(after)
+    split = audit_actions(runtime, "job.split")
+    assert split > 0
+    scheduler.slice_open_needs(runtime.db, runtime.store)  # a second sweep cuts nothing more
+    assert audit_actions(runtime, "job.split") == split
+    assert len(jobs(runtime, need_id)) == len(after)
