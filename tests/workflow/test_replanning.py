@@ -16,6 +16,7 @@ from printers import service as printers
 from printers.errors import PrinterUnreachable
 from printers.models import Printer, PrinterStatusValue
 from printers.monitor import PollPolicy, record_poll
+from scheduler import jobs as scheduler_jobs
 from scheduler import service as scheduler
 from scheduler.models import Job, JobRefusal, JobState, PlanRecord
 from tests.factories import make_delivery_point, make_need, make_part, make_printer, make_site
@@ -197,6 +198,16 @@ def test_plates_are_sized_per_printer_model_and_refit_when_the_large_beds_leave(
     assert sizes[0] == big  # the large beds get full plates of their own size
     assert sum(j.copies for j in jobs(runtime, need_id)) == 10 * big
     assert any(j.copies <= small for j in jobs(runtime, need_id))
+    # Planned, a plate goes only to a printer whose bed takes it.
+    plan(runtime)
+    large_ids = {p.id for p in large}
+    planned = [j for j in jobs(runtime, need_id) if j.printer_id is not None]
+    assert planned
+    assert all(j.printer_id in large_ids for j in planned if j.copies > small)
+    with runtime.db.session() as session:
+        for job in session.scalars(select(Job).where(Job.need_id == need_id)):
+            scheduler_jobs.unplan(session, job, actor=Actor.system("test"), reason="test")
+        session.commit()
     # The MK3S printers go away before anything is planned: no bed in use takes `big` any more.
     with runtime.db.session() as session:
         for printer in large:
