@@ -106,7 +106,9 @@ def test_the_worker_killed_during_a_dispatch(stage_of: Any) -> None:
     assert stage.worker is not None
     stage.worker.kill()
     stage.relay.hold_start_s = 0.0
-    assert stage.states() == dict.fromkeys(stage.job_ids, S.ACCEPTED)  # not written down
+    # The dispatch never wrote it down; the poller (the worker's other slot) may already
+    # have found our file printing and recorded it: both are right, a second start is not.
+    assert set(stage.states().values()) <= {S.ACCEPTED} | ON_PRINTER
     stage.worker = stage.processes.worker(stage.env, name="worker-2")
     stage.wait_states(ON_PRINTER | {S.PRINTED})
     assert stage.relay.starts_of(name) == 1
