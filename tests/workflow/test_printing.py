@@ -462,3 +462,31 @@ def test_an_idle_answer_in_flight_during_the_dispatch_fails_nothing(
     with runtime.db.session() as session:
         run = session.scalars(select(PrintRun).where(PrintRun.job_id == job.id)).one()
         assert run.outcome is RunOutcome.FAILED
+
+
+def test_two_dispatch_tasks_for_one_printer_start_one_print(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """An accept's task and a sweep's task on two worker slots, each for another plate of
+    the same printer: one print starts, the other plate waits its turn."""
+    from printers.tasks import dispatch_job as dispatch_task
+
+    url, key, _ = next_printer(slow_simulator)
+    floor = build_floor(runtime, [(url, key)], quantity=2)
+    jobs = floor.plan_and_accept()
+    assert [j.state for j in jobs] == [JobState.ACCEPTED, JobState.ACCEPTED]
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def send(job_id: UUID) -> None:
+        barrier.wait()
+        outcomes.append(dispatch_task.run(str(job_id)))
+
+    threads = [threading.Thread(target=send, args=(j.id,)) for j in jobs]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    assert sorted(outcomes) == [DispatchOutcome.STARTED, DispatchOutcome.WAITING]
+    with runtime.db.session() as session:
+        assert session.scalar(select(func.count(PrintRun.id))) == 1
