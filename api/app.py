@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from api import security
+from api import security, timing
 from api.errors import install_error_handlers
 from api.routers import auth, catalog, needs, printers, quality
 from core.background import BackgroundRunner
@@ -60,20 +60,25 @@ class RequestContext:
             or self.default_language
         )
 
+        clock = timing.RequestTiming()
+
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 headers["X-Request-ID"] = request_id
+                headers["Server-Timing"] = clock.header()
                 headers.setdefault("X-Content-Type-Options", "nosniff")
                 headers.setdefault("Referrer-Policy", "same-origin")
                 headers.setdefault("X-Frame-Options", "DENY")
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
+        timed = timing.current.set(clock)
         try:
             with using_language(language):
                 await self.app(scope, receive, send_with_headers)
         finally:
+            timing.current.reset(timed)
             structlog.contextvars.unbind_contextvars("request_id")
 
 
@@ -133,6 +138,7 @@ def create_app(runtime: Runtime, *, background: bool = True) -> FastAPI:
     )
     app.state.runtime = runtime
     app.state.runner = runner
+    timing.instrument(runtime.db.engine)
     install_error_handlers(app)
     security.install(app, runtime)  # login limits and headers; wrapped by request_context
 

@@ -39,6 +39,7 @@ def register(app: typer.Typer) -> None:
             build_demo_network,
             has_data,
         )
+        from api.listener import serve_processes
         from core.logs import configure_logging
         from core.runtime import get_runtime
         from printers.simulator.fleet import DEMO_PROFILES, SimulatedFleet, serve_in_thread
@@ -77,13 +78,8 @@ def register(app: typer.Typer) -> None:
                 )
             out.print(_("distrifab is serving on http://{host}:{port}", host=host, port=port))
             if workers > 1:
-                uvicorn.run(
-                    "api.asgi:create",
-                    factory=True,
-                    host=host,
-                    port=port,
-                    workers=workers,
-                    log_level="warning",
+                serve_processes(
+                    "api.asgi:create", host=host, port=port, workers=workers, log_level="warning"
                 )
             else:
                 uvicorn.run(create_app(runtime), host=host, port=port, log_level="warning")

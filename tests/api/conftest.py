@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,6 +16,8 @@ from core.identity import Role, issue_token
 from core.runtime import Runtime
 from printers.models import Site
 from tests.factories import make_site, make_user
+from tests.fixtures.database import TEST_SECRET, postgres_url
+from tests.fixtures.services import distrifab_env
 
 
 @dataclass
@@ -50,3 +54,21 @@ def api(runtime: Runtime) -> Iterator[Api]:
     app = create_app(runtime, background=False)
     with TestClient(app) as client:
         yield Api(client=client, runtime=runtime, site=site, other_site=other, headers=headers)
+
+
+@pytest.fixture
+def process_env(postgres_schema: str, tmp_path: Path) -> Callable[..., dict[str, str]]:
+    """The environment of distrifab processes in distributed mode on the test PostgreSQL
+    schema and the local Redis (a queue of their own), with extra settings."""
+
+    def env(**settings: object) -> dict[str, str]:
+        return distrifab_env(
+            database_url=postgres_url(postgres_schema),
+            data_dir=tmp_path / "data",
+            secret_key=TEST_SECRET,
+            redis_url="redis://127.0.0.1:6379/0",
+            queue=f"distrifab-test-{uuid.uuid4().hex[:8]}",
+            **settings,
+        )
+
+    return env
