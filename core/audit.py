@@ -6,6 +6,13 @@ locked while appending (``SELECT ... FOR UPDATE`` on PostgreSQL; SQLite
 transactions are already serialised by ``BEGIN IMMEDIATE``) so that two
 transactions can never chain onto the same predecessor, and it lets
 ``verify_chain`` notice a truncated tail.
+
+``record`` only notes an entry in its session; the entries are chained and written
+when the transaction commits (``seal``, run by the session's ``before_commit``), so
+the head is locked from that moment to the commit, not from a transaction's first
+entry to its end. Held for a whole re-plan batch or a posted need, the lock made every
+operator's accept wait behind it (the load benchmark's slowest accepts). A transaction
+that rolls back drops its notes with the rest of its work.
 """
 
 from __future__ import annotations
@@ -20,8 +27,8 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
-from sqlalchemy import BigInteger, String, Text, select
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy import BigInteger, String, Text, event, select
+from sqlalchemy.orm import Mapped, Session, SessionTransaction, mapped_column
 
 from core.clock import utcnow
 from core.db import Base
@@ -115,6 +122,19 @@ def _lock_head(session: Session) -> AuditHead:
     return head
 
 
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    actor_id: UUID | None
+    actor: str
+    action: str
+    entity_type: str
+    entity_id: str
+    data_json: str
+
+
+_PENDING = "distrifab_audit_pending"
+
+
 def record(
     session: Session,
     *,
@@ -123,40 +143,73 @@ def record(
     entity_type: str,
     entity_id: object,
     data: dict[str, Any] | None = None,
-) -> AuditEntry:
-    """Append one entry in the caller's transaction (flush, no commit)."""
+) -> None:
+    """Note one entry in the caller's transaction; it is chained and written when the
+    transaction commits (or by an explicit ``seal``), and dropped if it rolls back."""
+    if not session.in_transaction():
+        # So that a rollback before anything else was done still ends a transaction,
+        # and drops this entry with it (no database work: the session begins lazily).
+        session.begin()
+    pending: list[_Pending] = session.info.setdefault(_PENDING, [])
+    pending.append(
+        _Pending(
+            actor_id=actor.user_id,
+            actor=actor.username,
+            action=action,
+            entity_type=entity_type,
+            entity_id=str(entity_id),
+            data_json=canonical_json(data or {}),
+        )
+    )
+
+
+def seal(session: Session) -> list[AuditEntry]:
+    """Chain and write the entries noted so far in this transaction (flush, no commit).
+    From here to the commit the head stays locked: call it last."""
+    pending: list[_Pending] = session.info.pop(_PENDING, [])
+    if not pending:
+        return []
     head = _lock_head(session)
-    seq = head.last_seq + 1
-    at = utcnow()
-    data_json = canonical_json(data or {})
-    digest = entry_hash(
-        seq=seq,
-        at=at,
-        actor_id=actor.user_id,
-        actor=actor.username,
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        data_json=data_json,
-        prev_hash=head.last_hash,
-    )
-    entry = AuditEntry(
-        seq=seq,
-        at=at,
-        actor_id=actor.user_id,
-        actor=actor.username,
-        action=action,
-        entity_type=entity_type,
-        entity_id=str(entity_id),
-        data_json=data_json,
-        prev_hash=head.last_hash,
-        hash=digest,
-    )
-    session.add(entry)
-    head.last_seq = seq
-    head.last_hash = digest
+    at = utcnow()  # the commit's time: the moment the entries become true for others
+    entries = []
+    for note in pending:
+        seq = head.last_seq + 1
+        fields: dict[str, Any] = {
+            "seq": seq,
+            "at": at,
+            "actor_id": note.actor_id,
+            "actor": note.actor,
+            "action": note.action,
+            "entity_type": note.entity_type,
+            "entity_id": note.entity_id,
+            "data_json": note.data_json,
+            "prev_hash": head.last_hash,
+        }
+        digest = entry_hash(**fields)
+        entries.append(AuditEntry(**fields, hash=digest))
+        head.last_seq = seq
+        head.last_hash = digest
+    session.add_all(entries)
     session.flush()
-    return entry
+    return entries
+
+
+def pending_entries(session: Session) -> int:
+    """How many entries this session's transaction will write when it commits."""
+    return len(session.info.get(_PENDING, ()))
+
+
+@event.listens_for(Session, "before_commit")
+def _seal_before_commit(session: Session) -> None:
+    seal(session)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _drop_unsealed(session: Session, transaction: SessionTransaction) -> None:
+    # A rolled-back (or closed) transaction loses its entries with its changes; after a
+    # commit the list is already empty.
+    if transaction.parent is None:
+        session.info.pop(_PENDING, None)
 
 
 @dataclass(frozen=True, slots=True)

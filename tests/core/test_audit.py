@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import pytest
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from core import audit
 from core.identity import Actor
@@ -126,3 +128,73 @@ def test_rehashed_forgery_breaks_the_next_link(runtime: Runtime) -> None:
     )
     report = verify(runtime)
     assert [(p.seq, p.kind) for p in report.problems] == [(3, "reordered")]
+
+
+def note(session: Session, entity_id: object) -> None:
+    audit.record(
+        session,
+        actor=ACTOR,
+        action="test.event",
+        entity_type="thing",
+        entity_id=entity_id,
+    )
+
+
+def test_a_rolled_back_transaction_leaves_no_entry(runtime: Runtime) -> None:
+    with runtime.db.session() as session:
+        note(session, "lost")
+        assert audit.pending_entries(session) == 1
+        session.rollback()
+        assert audit.pending_entries(session) == 0
+        note(session, "kept")
+        session.commit()
+    with runtime.db.session() as session:
+        entries = audit.find_entries(session)
+    assert [e.entity_id for e in entries] == ["kept"]
+    assert verify(runtime).ok
+
+
+def test_a_session_closed_without_commit_leaves_no_entry(runtime: Runtime) -> None:
+    with runtime.db.session() as session:
+        note(session, "abandoned")
+    write_entries(runtime, 1)
+    with runtime.db.session() as session:
+        assert [e.entity_id for e in audit.find_entries(session)] == ["0"]
+
+
+def test_entries_are_chained_in_commit_order(runtime: Runtime) -> None:
+    """The chain's order is the order in which transactions committed, not the order in
+    which their entries were noted."""
+    with runtime.db.session() as first, runtime.db.session() as second:
+        note(first, "noted first, committed second")
+        first.flush()
+        note(second, "noted second, committed first")
+        second.commit()
+        first.commit()
+    with runtime.db.session() as session:
+        entries = audit.find_entries(session)
+    assert [e.entity_id for e in entries] == [
+        "noted second, committed first",
+        "noted first, committed second",
+    ]
+    assert [e.seq for e in entries] == [1, 2]
+    assert entries[1].at >= entries[0].at
+    assert verify(runtime).ok
+
+
+@pytest.mark.parametrize("backend", ["postgres"])
+def test_an_open_transaction_does_not_hold_the_chain(runtime: Runtime) -> None:
+    """On PostgreSQL a transaction that has noted entries but not committed leaves the
+    chain's head free: another transaction appends without waiting for it (a lock
+    timeout turns a wait into an error here)."""
+    write_entries(runtime, 1)  # the head row exists: a wait would be for its lock
+    with runtime.db.session() as slow, runtime.db.session() as quick:
+        note(slow, "slow")
+        slow.execute(text("SELECT 1"))  # its transaction is open on the server
+        quick.execute(text("SET LOCAL lock_timeout = '5s'"))
+        note(quick, "quick")
+        quick.commit()
+        slow.commit()
+    with runtime.db.session() as session:
+        assert [e.entity_id for e in audit.find_entries(session)] == ["0", "quick", "slow"]
+    assert verify(runtime).ok
