@@ -161,13 +161,26 @@ def audit_verify() -> None:
 def worker(
     concurrency: Annotated[int, typer.Option(help="Worker processes")] = 2,
     loglevel: Annotated[str, typer.Option()] = "info",
+    niceness: Annotated[
+        int | None,
+        typer.Option(
+            min=0,
+            max=19,
+            help="Lower CPU priority, so that people's requests go first on a busy host "
+            "[default: DISTRIFAB_WORKER_NICENESS, 5]",
+        ),
+    ] = None,
 ) -> None:
     """Run a Celery worker (distributed mode: DISTRIFAB_REDIS_URL must be set)."""
     from core.celery_app import configure_celery
     from core.logs import configure_logging
+    from scheduler.instances.parallel import lower_priority
 
     runtime = _runtime()
     configure_logging(json_output=True)
+    steps = runtime.settings.worker_niceness if niceness is None else niceness
+    if steps > 0:
+        lower_priority(steps)
     celery = configure_celery(runtime.settings)
     celery.worker_main(
         [

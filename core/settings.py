@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     offline_after_misses: int = Field(default=3, ge=1)
     printer_timeout_s: float = Field(default=5.0, gt=0)
     poll_concurrency: int = Field(default=100, ge=1)
+    # ``distrifab worker`` runs at this lower CPU priority: when the host is busy, people's
+    # requests go first and the background work (polls, dispatches, slicing) takes the rest.
+    worker_niceness: int = Field(default=5, ge=0, le=19)
     max_print_attempts: int = Field(default=3, ge=1)
 
     # Planning

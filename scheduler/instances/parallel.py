@@ -189,7 +189,7 @@ def call_niced(work: Callable[[], T], *, niceness: int, timeout_s: float | None 
     error is raised here, with its traceback, and a result always comes back."""
     if niceness <= 0 or not can_fork():
         return work()
-    forked = _fork_pickling(work, in_child=partial(_lower_priority, niceness))
+    forked = _fork_pickling(work, in_child=partial(lower_priority, niceness, new_session=True))
     if forked is None:
         return work()
     pid, read_fd = forked
@@ -201,13 +201,18 @@ def call_niced(work: Callable[[], T], *, niceness: int, timeout_s: float | None 
     return result
 
 
-def _lower_priority(niceness: int) -> None:
+def lower_priority(niceness: int, *, new_session: bool = False) -> None:
+    """This process and what it starts afterwards run ``niceness`` steps lower.
+    ``new_session``: leave the caller's session first (a forked child; never a process a
+    supervisor signals by its group)."""
     # With autogroup scheduling (the default of most Linux kernels), nice ranks processes
-    # only within their session, and every session gets an equal share: the child takes a
-    # session of its own and gives that group the same niceness.
-    with contextlib.suppress(OSError):
-        os.setsid()
-    with contextlib.suppress(OSError):
-        Path("/proc/self/autogroup").write_text(str(niceness))
+    # only within their session, and every session gets an equal share: a process that
+    # leads its own session gives that group the same niceness - never its shell's.
+    if new_session:
+        with contextlib.suppress(OSError):
+            os.setsid()
+    if os.getsid(0) == os.getpid():
+        with contextlib.suppress(OSError):
+            Path("/proc/self/autogroup").write_text(str(niceness))
     with contextlib.suppress(OSError):
         os.nice(niceness)
