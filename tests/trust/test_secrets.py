@@ -188,6 +188,25 @@ def test_login_is_limited_per_username_and_per_address(runtime: Runtime) -> None
         assert login(client, bystander).status_code == 429
 
 
+def statements_of(answer: httpx.Response) -> str:
+    """The database part of an answer's Server-Timing: ``db;dur=...;desc="N statements"``."""
+    metrics = [m.strip() for m in answer.headers["server-timing"].split(",")]
+    return next(m.split(";desc=")[1] for m in metrics if m.startswith("db;"))
+
+
+def test_server_timing_does_not_tell_which_usernames_exist(runtime: Runtime) -> None:
+    """Every answer says how many statements it ran: a failed sign-in must run as many
+    for an unknown username as for a known one with a wrong password."""
+    with runtime.db.session() as session:
+        known = make_user(session, Role.AUDITOR).username
+    with TestClient(create_app(runtime, background=False)) as client:
+        wrong_password = login(client, known, "wrong-password")
+        unknown_user = login(client, "nobody-at-all", "wrong-password")
+        assert wrong_password.status_code == unknown_user.status_code == 401
+        assert statements_of(wrong_password) == statements_of(unknown_user)
+        assert statements_of(login(client, known)) != statements_of(unknown_user)  # it counts
+
+
 def test_a_success_clears_the_username_count(runtime: Runtime) -> None:
     with runtime.db.session() as session:
         name = make_user(session, Role.COORDINATOR).username
