@@ -122,7 +122,7 @@ def dispatch_job(
             return DispatchOutcome.NOT_ACCEPTED
         printer = session.get(Printer, job.printer_id)
         assert printer is not None
-        if printer.needs_clearing or _printer_has_active_run(session, printer.id, job.id):
+        if not printer_is_free(session, printer_id=printer.id, job_id=job.id):
             return DispatchOutcome.WAITING
         order = _Order(
             job_id=job.id,
@@ -201,10 +201,11 @@ def record_dispatch(
 
 
 def printer_is_free(session: Session, *, printer_id: UUID, job_id: UUID) -> bool:
-    """What ``dispatch_job`` checks before calling the printer, in one query: is it worth
-    sending the task now? When not, the printer's next chance sends it (a print that
-    ends or fails, a plate cleared: a dispatch sweep each; and the sweep every 15 s).
-    Check after the commit that made the job dispatchable, so none of those is missed."""
+    """Is the printer free for ``job_id`` (no other run on it, bed clear), in one query?
+    ``dispatch_job`` checks it before calling the printer, the API before sending the
+    task; when not, the printer's next chance sends it (a print that ends or fails, a
+    plate cleared: a dispatch sweep each; and the sweep every 15 s). Check after the
+    commit that made the job dispatchable, so none of those is missed."""
     busy = (
         select(PrintRun.id)
         .where(
@@ -218,19 +219,6 @@ def printer_is_free(session: Session, *, printer_id: UUID, job_id: UUID) -> bool
         select(Printer.needs_clearing, busy).where(Printer.id == printer_id)
     ).one_or_none()
     return row is not None and not row[0] and not row[1]
-
-
-def _printer_has_active_run(session: Session, printer_id: UUID, job_id: UUID) -> bool:
-    return (
-        session.scalar(
-            select(PrintRun.id).where(
-                PrintRun.printer_id == printer_id,
-                PrintRun.job_id != job_id,
-                PrintRun.outcome.in_([RunOutcome.DISPATCHED, RunOutcome.PRINTING]),
-            )
-        )
-        is not None
-    )
 
 
 def next_dispatchable(session: Session) -> list[UUID]:
