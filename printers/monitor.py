@@ -6,6 +6,7 @@ fixes its own records (never the print) and says so in the audit trail.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from uuid import UUID
@@ -77,8 +78,12 @@ def record_poll(
     result: PrinterStatus | PrinterError,
     policy: PollPolicy,
     now: datetime | None = None,
+    dispatching: Callable[[str], bool] | None = None,
 ) -> PollEffects:
-    """Apply one poll result to one printer (flush only; the caller commits)."""
+    """Apply one poll result to one printer (flush only; the caller commits).
+
+    ``dispatching(printer_id)``: is a dispatch to this printer under way? Then a print
+    of ours without a run is that dispatch's, and it records it itself."""
     now = now or utcnow()
     actor = Actor.system("poller")
     effects = PollEffects()
@@ -120,7 +125,9 @@ def record_poll(
         )
 
     if run is None:
-        run = _reconcile_unknown_print(session, printer, status, actor=actor)
+        run = _reconcile_unknown_print(
+            session, printer, status, actor=actor, dispatching=dispatching
+        )
         if run is None:
             return effects
 
@@ -281,7 +288,12 @@ def _fail_run(
 
 
 def _reconcile_unknown_print(
-    session: Session, printer: Printer, status: PrinterStatus, *, actor: Actor
+    session: Session,
+    printer: Printer,
+    status: PrinterStatus,
+    *,
+    actor: Actor,
+    dispatching: Callable[[str], bool] | None,
 ) -> PrintRun | None:
     """A distrifab print we have no run for: a dispatch that started the print
     but crashed before recording it. Record it now (the print is untouched)."""
@@ -301,6 +313,11 @@ def _reconcile_unknown_print(
         )
     )
     if job is None or job.id.hex[:12] != prefix:
+        return None
+    if dispatching is not None and dispatching(str(printer.id)):
+        # Its dispatch is alive and about to write it down; if it dies, its lock lapses
+        # and a later round records the print here.
+        log.info("reconcile_deferred", job_id=str(job.id), printer_id=str(printer.id))
         return None
     assert status.file_name is not None
     run = record_dispatch(session, job_id=job.id, file_name=status.file_name, actor=actor)

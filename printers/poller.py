@@ -19,7 +19,7 @@ import asyncio
 import atexit
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -29,6 +29,7 @@ from sqlalchemy import select, update
 
 from core.clock import utcnow
 from core.db import Database
+from printers.dispatch import parse_print_file_name
 from printers.drivers.base import PrinterState, PrinterStatus
 from printers.errors import PrinterError
 from printers.models import Printer, PrinterStatusValue
@@ -135,7 +136,12 @@ def _progress_only(
     if not same:
         return False
     if run is None:
-        return True
+        # A distrifab file printing with no run: ask again each round until it is recorded
+        # (by its dispatch, or by ``record_poll`` once no dispatch is under way).
+        return not (
+            status.state in (PrinterState.PRINTING, PrinterState.PAUSED)
+            and parse_print_file_name(status.file_name) is not None
+        )
     # Our print keeps printing: only its progress moves.
     return (
         run.outcome is RunOutcome.PRINTING
@@ -151,7 +157,12 @@ def poll_printers(
     policy: PollPolicy,
     concurrency: int,
     timeout_s: float,
+    dispatching: Callable[[str], bool] | None = None,
 ) -> PollEffects:
+    """Poll every enabled printer once and write back what changed.
+
+    ``dispatching(printer_id)`` says whether a dispatch to that printer is under way
+    (see printers.dispatch_lock); a print it started is left for it to record."""
     poller = _poll_loop(concurrency)
     with db.session() as session:
         printers = list(session.scalars(select(Printer).where(Printer.enabled.is_(True))))
@@ -200,7 +211,12 @@ def poll_printers(
             continue
         with db.session() as session:
             changed = record_poll(
-                session, printer_id=printer_id, result=result, policy=policy, now=now
+                session,
+                printer_id=printer_id,
+                result=result,
+                policy=policy,
+                now=now,
+                dispatching=dispatching,
             )
             session.commit()
         effects.replan |= changed.replan

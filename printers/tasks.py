@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import threading
-from collections.abc import Iterator
 from uuid import UUID
 
 import redis
@@ -12,6 +10,7 @@ from sqlalchemy import select
 
 from core.celery_app import PRIORITY_DISPATCH, PRIORITY_POLL, celery_app, enqueue
 from core.runtime import Runtime, get_runtime
+from printers.dispatch_lock import DispatchLocks, dispatch_locks
 from printers.errors import PrinterUnreachable
 from printers.monitor import PollEffects
 
@@ -37,7 +36,7 @@ def dispatch_job(job_id: str) -> str:
         return DispatchOutcome.NOT_ACCEPTED.value
     # One dispatch per printer at a time: two tasks (an accept's and a sweep's, on two
     # worker slots) each found the printer free and started two jobs on one machine.
-    with _printer_dispatch_lock(runtime, str(printer_id)) as held:
+    with _dispatch_locks(runtime).hold(str(printer_id)) as held:
         if not held:
             return DispatchOutcome.WAITING.value  # the next sweep sends it
         outcome = send(
@@ -50,39 +49,13 @@ def dispatch_job(job_id: str) -> str:
     return outcome.value
 
 
-_local_dispatch_locks: dict[str, threading.Lock] = {}
-_local_dispatch_guard = threading.Lock()
-
-
-@contextlib.contextmanager
-def _printer_dispatch_lock(runtime: Runtime, printer_id: str) -> Iterator[bool]:
-    """Yield whether this process now holds the printer's dispatch lock (never waits):
-    a thread lock when embedded, a Redis lock across workers when distributed."""
+def _dispatch_locks(runtime: Runtime) -> DispatchLocks:
     settings = runtime.settings
-    if not settings.redis_url:
-        with _local_dispatch_guard:
-            local = _local_dispatch_locks.setdefault(printer_id, threading.Lock())
-        held = local.acquire(blocking=False)
-        try:
-            yield held
-        finally:
-            if held:
-                local.release()
-        return
-    client = redis.Redis.from_url(settings.redis_url)
-    # Outlives an upload and a start (each bounded by the printer timeout), and expires
-    # on its own if the worker dies holding it.
-    lock = client.lock(
-        f"{settings.celery_queue}:dispatch:{printer_id}",
-        timeout=max(120.0, 10 * settings.printer_timeout_s),
+    return dispatch_locks(
+        redis_url=settings.redis_url,
+        prefix=settings.celery_queue,
+        printer_timeout_s=settings.printer_timeout_s,
     )
-    held = lock.acquire(blocking=False)
-    try:
-        yield held
-    finally:
-        if held:
-            with contextlib.suppress(redis.exceptions.LockError):
-                lock.release()
 
 
 @celery_app.task(name="printers.tasks.dispatch_sweep", acks_late=True, priority=PRIORITY_DISPATCH)
@@ -161,6 +134,7 @@ def _poll_round(runtime: Runtime) -> PollEffects:
         ),
         concurrency=settings.poll_concurrency,
         timeout_s=settings.printer_timeout_s,
+        dispatching=_dispatch_locks(runtime).held,
     )
     if effects.replan:
         request_replan("printer_change")

@@ -106,8 +106,10 @@ def test_the_worker_killed_during_a_dispatch(stage_of: Any) -> None:
     assert stage.worker is not None
     stage.worker.kill()
     stage.relay.hold_start_s = 0.0
-    # The dispatch never wrote it down; the poller (the worker's other slot) may already
-    # have found our file printing and recorded it: both are right, a second start is not.
+    # The dispatch never wrote it down. The poller leaves a print to a dispatch that holds
+    # the printer's lock, but the start's answer may have timed out before the kill (the
+    # dispatch then let go and the poller recorded it): both are right, a second start is
+    # not. Otherwise the dead worker's lock lapses and the poller or the sweep records it.
     assert set(stage.states().values()) <= {S.ACCEPTED} | ON_PRINTER
     stage.worker = stage.processes.worker(stage.env, name="worker-2")
     stage.wait_states(ON_PRINTER | {S.PRINTED})

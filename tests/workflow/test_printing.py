@@ -8,7 +8,7 @@ recorded, and nothing printed twice.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -70,13 +70,14 @@ class Floor:
     printer_ids: list[UUID]
     need_id: UUID
 
-    def poll(self) -> None:
+    def poll(self, *, dispatching: Callable[[str], bool] | None = None) -> None:
         poll_printers(
             self.runtime.db,
             secret_key=self.runtime.secret_key,
             policy=POLICY,
             concurrency=8,
             timeout_s=1.0,
+            dispatching=dispatching,
         )
 
     def jobs(self) -> list[Job]:
@@ -254,6 +255,70 @@ def test_a_crash_between_start_and_record_is_reconciled_from_the_printer(
             e.action for e in audit.find_entries(session, entity_type="job", entity_id=str(job.id))
         ]
     assert "job.reconciled" in actions
+
+
+def _start_behind_our_back(runtime: Runtime, url: str, key: str, job: Job) -> None:
+    """What a dispatch does on the wire, without its record: the printer starts the file."""
+    from core.aio import run_sync
+    from printers.drivers import make_driver
+
+    async def start() -> None:
+        driver = make_driver("simulator", url, key)
+        await driver.upload(print_file_name(job), runtime.store.get(job.gcode_hash or ""))
+        await driver.start(print_file_name(job))
+        await driver.aclose()
+
+    run_sync(start())
+
+
+def _job_actions(runtime: Runtime, job: Job) -> list[str]:
+    from core import audit
+
+    with runtime.db.session() as session:
+        entries = audit.find_entries(session, entity_type="job", entity_id=str(job.id))
+        return [e.action for e in entries]
+
+
+def test_a_print_its_dispatch_is_still_recording_is_left_to_that_dispatch(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """The printer already prints the file, the dispatch that started it has not written
+    it down yet: the poller leaves it to that dispatch, and the trail says "dispatched",
+    not "reconciled" (there was no crash)."""
+    url, key, _ = next_printer(slow_simulator)
+    floor = build_floor(runtime, [(url, key)])
+    (job,) = floor.plan_and_accept()
+    under_way = {str(floor.printer_ids[0])}
+    _start_behind_our_back(runtime, url, key, job)
+    floor.poll(dispatching=under_way.__contains__)
+    floor.poll(dispatching=under_way.__contains__)
+    assert floor.jobs()[0].state is JobState.ACCEPTED
+    assert floor.dispatch(job.id) is DispatchOutcome.ALREADY_STARTED
+    assert floor.jobs()[0].state is JobState.DISPATCHED
+    actions = _job_actions(runtime, job)
+    assert "job.dispatched" in actions
+    assert "job.reconciled" not in actions
+
+
+def test_a_print_whose_dispatch_died_is_recorded_once_its_lock_lapses(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """While the dead dispatch's lock lives the poller waits; the first round after it
+    lapsed records the print. The printer row already shows the file by then, so only a
+    round that asks again (not a progress-only write) can find it."""
+    url, key, _ = next_printer(slow_simulator)
+    floor = build_floor(runtime, [(url, key)])
+    (job,) = floor.plan_and_accept()
+    under_way = {str(floor.printer_ids[0])}
+    _start_behind_our_back(runtime, url, key, job)
+    floor.poll(dispatching=under_way.__contains__)
+    floor.poll(dispatching=under_way.__contains__)
+    assert floor.jobs()[0].state is JobState.ACCEPTED
+    under_way.clear()
+    floor.poll(dispatching=under_way.__contains__)
+    assert floor.jobs()[0].state in (JobState.DISPATCHED, JobState.PRINTING)
+    assert "job.reconciled" in _job_actions(runtime, job)
+    assert len(floor.runs()) == 1
 
 
 @pytest.mark.parametrize(
