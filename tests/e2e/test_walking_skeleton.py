@@ -10,7 +10,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
@@ -28,22 +27,13 @@ from core.runtime import Runtime, set_runtime
 from tests.factories import ADMIN, make_delivery_point, make_part, make_site, make_user
 from tests.fixtures.database import TEST_SECRET, make_settings
 from tests.fixtures.octoprint import OctoPrintServer
+from tests.waiting import wait_until
 
 pytestmark = [pytest.mark.octoprint, pytest.mark.slow]
 
 T = TypeVar("T")
 VENV_BIN = Path(sys.executable).parent
 PASSWORD = "password-123"
-
-
-def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 def login(client: TestClient, username: str) -> dict[str, str]:

@@ -9,7 +9,6 @@ import sys
 import textwrap
 import time
 import uuid
-from collections.abc import Callable
 
 import pytest
 import redis
@@ -17,15 +16,7 @@ import redis
 from printers.dispatch_lock import LocalDispatchLocks, RedisDispatchLocks, dispatch_locks
 from tests.fixtures.octoprint import free_port
 from tests.fixtures.services import RedisServer
-
-
-def wait_for(check: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from tests.waiting import wait_until
 
 
 def test_local_locks_admit_one_holder_and_say_so() -> None:
@@ -102,7 +93,9 @@ def test_a_killed_holders_lock_lapses(private_redis: RedisServer, prefix: str) -
         assert locks.held("p1")
         holder.send_signal(signal.SIGKILL)
         holder.wait(10)
-        wait_for(lambda: not locks.held("p1"), timeout_s=30, what="the dead holder's lock to lapse")
+        wait_until(
+            lambda: not locks.held("p1"), timeout_s=30, what="the dead holder's lock to lapse"
+        )
         with locks.hold("p1") as held:
             assert held
     finally:

@@ -4,7 +4,6 @@ and the consistency check every drill ends with."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from printers.simulator.fleet import RunningSimulator
 from quality.models import WasteEntry
 from scheduler.models import Job, JobState, Need, PrintRun, RunOutcome
 from scheduler.service import slice_open_needs
+from tests import waiting
 from tests.factories import make_delivery_point, make_need, make_part, make_printer, make_site
 from tests.fixtures.database import TEST_SECRET, make_settings
 from tests.fixtures.services import (
@@ -55,17 +55,10 @@ SETTINGS: dict[str, object] = {
 
 
 def wait_until(check: Callable[[], T | None], *, timeout_s: float, what: str) -> T:
-    deadline = time.monotonic() + timeout_s
-    last: Any = None
-    while time.monotonic() < deadline:
-        try:
-            value = check()
-        except (httpx.HTTPError, OSError) as exc:  # a process or server still coming back
-            last, value = exc, None
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what} (last: {last})")
+    """Waits through a process or server that is still coming back."""
+    return waiting.wait_until(
+        check, timeout_s=timeout_s, what=what, tolerate=(httpx.HTTPError, OSError)
+    )
 
 
 @dataclass

@@ -279,13 +279,12 @@ def _job_actions(runtime: Runtime, job: Job) -> list[str]:
         return [e.action for e in entries]
 
 
-def test_a_print_its_dispatch_is_still_recording_is_left_to_that_dispatch(
-    runtime: Runtime, slow_simulator: RunningSimulator
-) -> None:
-    """The printer already prints the file, the dispatch that started it has not written
-    it down yet: the poller leaves it to that dispatch, and the trail says "dispatched",
-    not "reconciled" (there was no crash)."""
-    url, key, _ = next_printer(slow_simulator)
+def _printing_while_its_dispatch_is_under_way(
+    runtime: Runtime, simulator: RunningSimulator
+) -> tuple[Floor, Job, set[str]]:
+    """An accepted plate the printer already prints, its dispatch (the printer ids in the
+    returned set) not done yet; two poll rounds have seen it and left it unrecorded."""
+    url, key, _ = next_printer(simulator)
     floor = build_floor(runtime, [(url, key)])
     (job,) = floor.plan_and_accept()
     under_way = {str(floor.printer_ids[0])}
@@ -293,6 +292,16 @@ def test_a_print_its_dispatch_is_still_recording_is_left_to_that_dispatch(
     floor.poll(dispatching=under_way.__contains__)
     floor.poll(dispatching=under_way.__contains__)
     assert floor.jobs()[0].state is JobState.ACCEPTED
+    return floor, job, under_way
+
+
+def test_a_print_its_dispatch_is_still_recording_is_left_to_that_dispatch(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """The printer already prints the file, the dispatch that started it has not written
+    it down yet: the poller leaves it to that dispatch, and the trail says "dispatched",
+    not "reconciled" (there was no crash)."""
+    floor, job, _ = _printing_while_its_dispatch_is_under_way(runtime, slow_simulator)
     assert floor.dispatch(job.id) is DispatchOutcome.ALREADY_STARTED
     assert floor.jobs()[0].state is JobState.DISPATCHED
     actions = _job_actions(runtime, job)
@@ -306,14 +315,7 @@ def test_a_print_whose_dispatch_died_is_recorded_once_its_lock_lapses(
     """While the dead dispatch's lock lives the poller waits; the first round after it
     lapsed records the print. The printer row already shows the file by then, so only a
     round that asks again (not a progress-only write) can find it."""
-    url, key, _ = next_printer(slow_simulator)
-    floor = build_floor(runtime, [(url, key)])
-    (job,) = floor.plan_and_accept()
-    under_way = {str(floor.printer_ids[0])}
-    _start_behind_our_back(runtime, url, key, job)
-    floor.poll(dispatching=under_way.__contains__)
-    floor.poll(dispatching=under_way.__contains__)
-    assert floor.jobs()[0].state is JobState.ACCEPTED
+    floor, job, under_way = _printing_while_its_dispatch_is_under_way(runtime, slow_simulator)
     under_way.clear()
     floor.poll(dispatching=under_way.__contains__)
     assert floor.jobs()[0].state in (JobState.DISPATCHED, JobState.PRINTING)
