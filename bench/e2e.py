@@ -28,6 +28,8 @@ from typing import Any
 
 from sqlalchemy import create_engine, func, select, text
 
+from bench.provenance import code_version
+
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 REDIS = "redis://127.0.0.1:6379/0"
@@ -309,6 +311,7 @@ def main() -> None:
             },
         }
     report["machine"]["loadavg_end"] = os.getloadavg()
+    report["code"] = code_version()
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "e2e.json").write_text(json.dumps(report, indent=2) + "\n")
     for mode, figures in report["modes"].items():

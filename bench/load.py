@@ -58,6 +58,8 @@ from typing import Any
 
 import httpx
 
+from bench.provenance import code_version
+
 RESULTS = Path(__file__).parent / "results"
 SECRET = "bench-secret-key-0123456789abcdef"
 PASSWORD = "bench-password-123"
@@ -719,6 +721,7 @@ def main(argv: list[str] | None = None) -> None:
         "calibration_s": calibration_s,
         "slow_requests": sorted(rec.slow, key=lambda r: r["t_s"]),
         "load_generator_lag": summary(lag),
+        "code": code_version(),
     }
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"load-{result['at']}.json"

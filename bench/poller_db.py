@@ -36,6 +36,8 @@ import httpx
 import psutil
 from sqlalchemy import create_engine, select, text
 
+from bench.provenance import code_version
+
 RESULTS = Path(__file__).parent / "results"
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 SECRET = "bench-secret-key-0123456789abcdef"
@@ -273,6 +275,7 @@ def main() -> None:
                 "python": platform.python_version(),
                 "loadavg": os.getloadavg(),
             },
+            "code": code_version(),
         }
         _ = server
         RESULTS.mkdir(exist_ok=True)

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 import psutil
 
+from bench.provenance import code_version
 from printers.drivers import make_driver
 from printers.polling import (
     Liveness,
@@ -303,6 +304,7 @@ def main(argv: list[str] | None = None) -> None:
         "loadavg_before": load_before,
         "loadavg_after": load_after,
         "parameters": vars(args),
+        "code": code_version(),
         **figures,
     }
     RESULTS.mkdir(exist_ok=True)

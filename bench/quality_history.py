@@ -25,6 +25,7 @@ from uuid import uuid4
 
 from sqlalchemy import select
 
+from bench.provenance import code_version
 from catalog.models import DesignStatus, DesignVersion, Material, Part, SliceRecord, SpoolLot
 from catalog.service import seed_reference_data
 from core.clock import utcnow
@@ -277,6 +278,7 @@ def main() -> None:
         "machine": platform.processor() or platform.machine(),
         "cpus": os.cpu_count(),
         "figures": figures,
+        "code": code_version(),
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from bench.provenance import code_version
+
 RESULTS = Path(__file__).parent / "results"
 BENCH_DATA = Path(__file__).resolve().parents[2] / "shared" / "bench-data"
 
@@ -53,6 +55,7 @@ def peak_rss_mb() -> float:
 def save(name: str, payload: dict[str, Any]) -> Path:
     RESULTS.mkdir(parents=True, exist_ok=True)
     payload.setdefault("machine", {})["loadavg_end"] = list(os.getloadavg())
+    payload["code"] = code_version()
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=1, default=str), encoding="utf-8")
     return path

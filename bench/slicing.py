@@ -34,6 +34,7 @@ from typing import Any
 
 import trimesh
 
+from bench.provenance import code_version
 from catalog import demo_parts
 from catalog.estimate import Limits, move_times
 from catalog.gcode import end_script, start_script
@@ -430,7 +431,7 @@ def main() -> None:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S")
     RESULTS.mkdir(exist_ok=True)
     path = RESULTS / f"slicing-{stamp}.json"
-    summary = {"runs": runs, "loadavg_after": os.getloadavg()}
+    summary = {"runs": runs, "loadavg_after": os.getloadavg(), "code": code_version()}
     path.write_text(json.dumps(summary, indent=2) + "\n")
     print(table(runs))
     print(f"saved {path}")
