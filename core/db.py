@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -10,6 +11,7 @@ from typing import Any
 
 from sqlalchemy import JSON, DateTime, Engine, MetaData, Numeric, create_engine, event
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.pool import ConnectionPoolEntry
 from sqlalchemy.types import TypeDecorator
@@ -84,9 +86,48 @@ def make_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Engine:
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(
-        url, echo=echo, pool_pre_ping=True, pool_size=pool_size, max_overflow=pool_size * 2
+    # Last in, first out: under load the same few connections serve one request after
+    # another, and the rest age in the pool (where ``ping_idle_connections`` checks them).
+    engine = create_engine(
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size * 2, pool_use_lifo=True
     )
+    ping_idle_connections(engine)
+    return engine
+
+
+# A connection back in use within this long after its last use is not pinged: it was
+# alive a moment ago, and a server gone since fails its statement like any other fault.
+PING_AFTER_IDLE_S = 1.0
+
+
+def ping_idle_connections(engine: Engine, *, after_idle_s: float = PING_AFTER_IDLE_S) -> None:
+    """Check a pooled connection at checkout only when it has been idle a while.
+
+    SQLAlchemy's ``pool_pre_ping`` adds a round trip to the server before every request
+    (7 % of an API process's time on the load benchmark, and a network round trip each
+    when PostgreSQL is on another host). A connection that sat in the pool can have been
+    cut (a server restarted, a firewall's idle timeout): that one is pinged, and a dead
+    one is replaced before anyone uses it."""
+    dialect = engine.dialect
+
+    def touch(dbapi_connection: Any, record: ConnectionPoolEntry) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    def check(dbapi_connection: Any, record: ConnectionPoolEntry, proxy: Any) -> None:
+        idle_since = record.info.get("idle_since")
+        if idle_since is not None and time.monotonic() - idle_since < after_idle_s:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as error:
+            if dialect.is_disconnect(error, dbapi_connection, None):
+                # The pool drops this connection and checks out another (or a new one).
+                raise DisconnectionError(str(error)) from error
+            raise
+
+    event.listen(engine, "connect", touch)
+    event.listen(engine, "checkin", touch)
+    event.listen(engine, "checkout", check)
 
 
 class Database:
