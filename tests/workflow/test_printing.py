@@ -225,38 +225,6 @@ def test_a_repeated_or_concurrent_dispatch_never_starts_a_second_print(
     assert state["job"]["file"]["name"] == print_file_name(floor.jobs()[0])
 
 
-def test_a_crash_between_start_and_record_is_reconciled_from_the_printer(
-    runtime: Runtime, slow_simulator: RunningSimulator
-) -> None:
-    """The print started but distrifab died before writing it down: the next poll
-    finds distrifab's file printing, records the dispatch and says so in the audit trail."""
-    from core import audit
-    from core.aio import run_sync
-    from printers.drivers import make_driver
-
-    url, key, _ = next_printer(slow_simulator)
-    floor = build_floor(runtime, [(url, key)])
-    (job,) = floor.plan_and_accept()
-    gcode = runtime.store.get(job.gcode_hash or "")
-
-    async def start_behind_our_back() -> None:
-        driver = make_driver("simulator", url, key)
-        await driver.upload(print_file_name(job), gcode)
-        await driver.start(print_file_name(job))
-        await driver.aclose()
-
-    run_sync(start_behind_our_back())
-    assert floor.jobs()[0].state is JobState.ACCEPTED
-    floor.poll()
-    assert floor.jobs()[0].state in (JobState.DISPATCHED, JobState.PRINTING)
-    assert floor.dispatch(job.id) is DispatchOutcome.NOT_ACCEPTED
-    with runtime.db.session() as session:
-        actions = [
-            e.action for e in audit.find_entries(session, entity_type="job", entity_id=str(job.id))
-        ]
-    assert "job.reconciled" in actions
-
-
 def _start_behind_our_back(runtime: Runtime, url: str, key: str, job: Job) -> None:
     """What a dispatch does on the wire, without its record: the printer starts the file."""
     from core.aio import run_sync
@@ -277,6 +245,22 @@ def _job_actions(runtime: Runtime, job: Job) -> list[str]:
     with runtime.db.session() as session:
         entries = audit.find_entries(session, entity_type="job", entity_id=str(job.id))
         return [e.action for e in entries]
+
+
+def test_a_crash_between_start_and_record_is_reconciled_from_the_printer(
+    runtime: Runtime, slow_simulator: RunningSimulator
+) -> None:
+    """The print started but distrifab died before writing it down: the next poll
+    finds distrifab's file printing, records the dispatch and says so in the audit trail."""
+    url, key, _ = next_printer(slow_simulator)
+    floor = build_floor(runtime, [(url, key)])
+    (job,) = floor.plan_and_accept()
+    _start_behind_our_back(runtime, url, key, job)
+    assert floor.jobs()[0].state is JobState.ACCEPTED
+    floor.poll()
+    assert floor.jobs()[0].state in (JobState.DISPATCHED, JobState.PRINTING)
+    assert floor.dispatch(job.id) is DispatchOutcome.NOT_ACCEPTED
+    assert "job.reconciled" in _job_actions(runtime, job)
 
 
 def _printing_while_its_dispatch_is_under_way(
